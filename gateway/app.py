@@ -1,0 +1,99 @@
+"""create_app(config, settings): the routes, the lifespan that makes the shared clients, and
+the one error handler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway import config as config_module
+from gateway.auth import Authenticator
+from gateway.config import GatewayConfig
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.metrics import Metrics
+from gateway.middleware import GatewayMiddleware
+from gateway.router import Router
+from gateway.routes import chat, embeddings, health, models
+from gateway.state import AppState
+from gateway.store import create_store
+from providers.http import create_http_client
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What comes from the environment rather than from models.yaml."""
+
+    master_key: str | None = None
+    redis_url: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(master_key=os.environ.get("GATEWAY_MASTER_KEY") or None,
+                   redis_url=os.environ.get("REDIS_URL") or None)
+
+
+async def _gateway_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, GatewayError)
+    return Response(exc.body_bytes(), status_code=exc.status, headers=exc.headers,
+                    media_type="application/json")
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    error: GatewayError
+    if exc.status_code == 405:
+        error = MethodNotAllowed(f"Method not allowed: {where}.")
+    else:
+        error = NotFound(f"Unknown request URL: {where}.")
+    return await _gateway_error(request, error)
+
+
+def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
+        http = create_http_client(config.server.http_client)
+        store = create_store(settings.redis_url)
+        state = AppState(
+            config=config,
+            router=Router(config.deployments, http, metrics),
+            store=store,
+            auth=Authenticator(settings.master_key),
+            metrics=metrics,
+            http=http,
+        )
+        log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
+                 store.backend, "on" if state.auth.enabled else "off")
+        try:
+            yield {"gateway": state}
+        finally:
+            await http.aclose()
+            await store.aclose()
+
+    max_body = int(config.server.max_body_mb * 1024 * 1024)
+    return Starlette(
+        routes=[*chat.routes, *embeddings.routes, *models.routes, *health.routes],
+        middleware=[Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """The factory ``gateway serve`` hands to uvicorn (one call per worker process)."""
+    path = os.environ.get("GATEWAY_CONFIG", "models.yaml")
+    return create_app(config_module.load(path), Settings.from_env())

@@ -1,0 +1,105 @@
+"""The ``gateway`` command: ``serve`` and ``check``."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway.config import ConfigError, GatewayConfig, load
+
+
+def config_path(arg: str | None) -> Path:
+    """``--config``, else ``$GATEWAY_CONFIG``, else ``./models.yaml``."""
+    return Path(arg or os.environ.get("GATEWAY_CONFIG") or "models.yaml")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def model_table(config: GatewayConfig) -> str:
+    rows = [("NAME", "PROVIDER", "UPSTREAM MODEL", "API BASE")]
+    for d in config.deployments:
+        rows.append((d.name, d.provider, d.model or ("*" if d.is_wildcard else d.name),
+                     str(getattr(d, "api_base", "") or "-")))
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    return "\n".join("  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)),
+                                row[3]]).rstrip() for row in rows)
+
+
+def _load_or_exit(path: Path) -> GatewayConfig:
+    try:
+        return load(path)
+    except ConfigError as exc:
+        print(f"gateway: config error: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load_or_exit(config_path(args.config))
+    print(model_table(config))
+    print(f"ok: {len(config.deployments)} deployments")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    path = config_path(args.config).resolve()
+    _load_or_exit(path)
+    if not os.environ.get("GATEWAY_MASTER_KEY") and not is_loopback(args.host) \
+            and not args.insecure:
+        print(f"gateway: refusing to serve on {args.host} with auth off: set "
+              "GATEWAY_MASTER_KEY, or pass --insecure", file=sys.stderr)
+        return 1
+    os.environ["GATEWAY_CONFIG"] = str(path)
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+
+    import uvicorn
+
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
+                workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+                server_header=False)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="An OpenAI-compatible gateway.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server")
+    serve.add_argument("--config", help="models.yaml (default: $GATEWAY_CONFIG or ./models.yaml)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--insecure", action="store_true",
+                       help="allow a non-loopback host with auth off")
+    serve.add_argument("--log-level", default="info",
+                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(func=cmd_serve)
+    check = sub.add_parser("check", help="validate the config and print the model table")
+    check.add_argument("--config")
+    check.set_defaults(func=cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

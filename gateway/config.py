@@ -1,0 +1,166 @@
+"""models.yaml: typed, validated once at start-up.
+
+``load(path)`` reads the YAML, fills ``${VAR}`` and ``${VAR:-default}`` from the environment,
+and validates the result. Any problem is one ``ConfigError`` whose message is one line naming
+the file, the key path and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+
+from providers import config_classes
+from providers.base import DeploymentConfig
+
+
+class ConfigError(Exception):
+    """A config problem, already worded for a human in one line."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Section):
+    max_body_mb: float = Field(default=32, gt=0)
+    http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+
+
+class CacheConfig(_Section):
+    ttl_s: PositiveInt = 600
+    mode: Literal["deterministic", "all", "semantic"] = "deterministic"
+
+
+class LimitsConfig(_Section):
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    fail_open: bool = False
+
+
+Deployment = Annotated[Union[config_classes()], Field(discriminator="provider")]  # type: ignore[valid-type]  # noqa: UP007
+
+
+class GatewayConfig(_Section):
+    server: ServerConfig = ServerConfig()
+    cache: CacheConfig | None = None
+    limits: LimitsConfig = LimitsConfig()
+    models: list[Deployment] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _fallbacks_exist(self) -> GatewayConfig:
+        names = {d.name for d in self.deployments}
+        for i, deployment in enumerate(self.deployments):
+            for j, fallback in enumerate(deployment.fallbacks):
+                if fallback not in names:
+                    raise _KeyedError(f"models[{i}].fallbacks[{j}]",
+                                      f"no model named '{fallback}' is configured")
+        return self
+
+    @property
+    def deployments(self) -> list[DeploymentConfig]:
+        return list(self.models)
+
+
+class _KeyedError(ValueError):
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")
+
+
+def interpolate(value: Any, env: Mapping[str, str], path: str = "") -> Any:
+    """Replace ``${VAR}`` and ``${VAR:-default}`` in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, env, _join(path, str(k))) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, env, f"{path}[{i}]") for i, v in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in env:
+            return env[name]
+        if default is not None:
+            return default
+        raise _KeyedError(path, f"environment variable {name} is not set and has no default")
+
+    return _VAR.sub(substitute, value)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _loc_to_path(loc: tuple[int | str, ...], data: Any) -> str:
+    """pydantic's error location as a key path, without the union's tag (``models[2].api_base``)."""
+    path, node = "", data
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            node = node[part] if isinstance(node, list) and part < len(node) else None
+        elif isinstance(node, dict) and part not in node and node.get("provider") == part:
+            continue  # the discriminated union's tag, not a key of the file
+        else:
+            path = _join(path, part)
+            node = node.get(part) if isinstance(node, dict) else None
+    return path
+
+
+def _describe(error: Any, data: Any) -> str:
+    path = _loc_to_path(tuple(error["loc"]), data)
+    if error["type"] == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        known = ", ".join(c.model_fields["provider"].annotation.__args__[0]
+                          for c in config_classes())
+        return f"{_join(path, 'provider')}: unknown provider '{tag}' (known: {known})"
+    if error["type"] == "union_tag_not_found":
+        return f"{_join(path, 'provider')}: missing (every model needs a provider)"
+    if error["type"] == "extra_forbidden":
+        return f"{path}: unknown key"
+    if error["type"] == "missing":
+        return f"{path}: missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{path}: {message}" if path else message
+
+
+def validate(data: Any, source: str = "models.yaml") -> GatewayConfig:
+    """Validate an already-parsed config tree."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of keys (models:, ...)")
+    try:
+        return GatewayConfig.model_validate(interpolate(data, os.environ))
+    except _KeyedError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    except ValidationError as exc:
+        errors = exc.errors()
+        more = f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""
+        raise ConfigError(f"{source}: {_describe(errors[0], data)}{more}") from None
+
+
+def load(path: str | Path) -> GatewayConfig:
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{source}: file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{source}{where}: bad YAML: {problem}") from None
+    return validate(data, source)

@@ -1,0 +1,64 @@
+"""Every Prometheus metric, defined once, in a registry of the app's own.
+
+With several workers (``gateway serve --workers N``) prometheus-client's multiprocess mode is
+used: the CLI sets ``PROMETHEUS_MULTIPROC_DIR`` before the workers start, each worker writes
+its values there, and ``/metrics`` on any worker sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+disable_created_metrics()  # no *_created series: they only add noise to every scrape
+
+_DURATION_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+_TTFT_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter("gateway_requests_total", "HTTP requests answered.",
+                                ["model", "endpoint", "status"], registry=r)
+        self.duration = Histogram("gateway_request_duration_seconds",
+                                  "Time from request to the end of the response.",
+                                  ["model", "endpoint"], buckets=_DURATION_BUCKETS, registry=r)
+        self.ttft = Histogram("gateway_time_to_first_token_seconds",
+                              "Time from request to the first streamed chunk.",
+                              ["model"], buckets=_TTFT_BUCKETS, registry=r)
+        self.tokens = Counter("gateway_tokens_total", "Tokens processed.", ["model", "type"],
+                              registry=r)
+        self.cache_requests = Counter("gateway_cache_requests_total", "Response cache lookups.",
+                                      ["result"], registry=r)
+        self.rate_limited = Counter("gateway_rate_limited_total", "Requests refused by a limit.",
+                                    ["scope"], registry=r)
+        self.upstream_errors = Counter("gateway_upstream_errors_total",
+                                       "Failed calls to a backend.",
+                                       ["model", "provider", "reason"], registry=r)
+        self.in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
+                               registry=r, multiprocess_mode="livesum")
+
+    def count_tokens(self, model: str, prompt: int, completion: int) -> None:
+        if prompt:
+            self.tokens.labels(model, "prompt").inc(prompt)
+        if completion:
+            self.tokens.labels(model, "completion").inc(completion)
+
+    def render(self) -> tuple[bytes, str]:
+        if self.multiprocess:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

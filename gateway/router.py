@@ -1,0 +1,150 @@
+"""Model name → deployments, and the choice of one for each call.
+
+A name repeated in models.yaml is several deployments of one model; the router spreads calls
+across them (least busy first, round-robin among equals). Names containing ``*`` are wildcards
+(``openai/*``). The router is the only place that knows a model may have several deployments;
+it also counts each call's tokens and its upstream failures.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterable
+from contextlib import aclosing
+from dataclasses import dataclass
+
+from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
+from gateway.metrics import Metrics
+from providers import PROVIDERS
+from providers.base import (
+    ChatRequest,
+    ChatResult,
+    DeploymentConfig,
+    EmbeddingProvider,
+    EmbeddingRequest,
+    Provider,
+    StreamChunk,
+)
+from providers.http import HTTPClient
+
+
+@dataclass(eq=False, slots=True)
+class Deployment:
+    config: DeploymentConfig
+    provider: Provider
+    in_flight: int = 0
+
+    def upstream_model(self, requested: str) -> str:
+        return self.config.upstream_model(requested)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The deployments that may answer for ``model``, the name the client sent."""
+
+    model: str
+    deployments: tuple[Deployment, ...]
+
+
+class Router:
+    def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
+                 metrics: Metrics) -> None:
+        self._metrics = metrics
+        self._exact: dict[str, list[Deployment]] = {}
+        self._wildcards: dict[str, list[Deployment]] = {}
+        for config in configs:
+            provider_class = PROVIDERS[config.provider]
+            deployment = Deployment(config, provider_class(config, http))  # type: ignore[call-arg]
+            table = self._wildcards if config.is_wildcard else self._exact
+            table.setdefault(config.name, []).append(deployment)
+        self._turn = itertools.count()
+
+    def names(self) -> list[tuple[str, str]]:
+        """(name, provider) of every model a client can list; wildcards are not listed."""
+        return [(name, deployments[0].config.provider) for name, deployments in self._exact.items()]
+
+    def resolve(self, model: str) -> Route:
+        deployments = self._exact.get(model)
+        if deployments is None:
+            deployments = self._match_wildcard(model)
+        if not deployments:
+            raise ModelNotFound(model)
+        return Route(model, tuple(deployments))
+
+    def _match_wildcard(self, model: str) -> list[Deployment] | None:
+        for pattern, deployments in self._wildcards.items():
+            prefix, _, suffix = pattern.partition("*")
+            if (len(model) > len(prefix) + len(suffix) and model.startswith(prefix)
+                    and model.endswith(suffix)):
+                return deployments
+        return None
+
+    def _pick(self, route: Route) -> Deployment:
+        deployments = route.deployments
+        if len(deployments) == 1:
+            return deployments[0]
+        start = next(self._turn)
+        count = len(deployments)
+        best = deployments[start % count]
+        for i in range(1, count):
+            candidate = deployments[(start + i) % count]
+            if candidate.in_flight < best.in_flight:
+                best = candidate
+        return best
+
+    def _failed(self, route: Route, deployment: Deployment, error: GatewayError) -> None:
+        self._metrics.upstream_errors.labels(route.model, deployment.config.provider,
+                                             error.code or "error").inc()
+
+    async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
+        deployment = self._pick(route)
+        deployment.in_flight += 1
+        try:
+            result = await deployment.provider.chat(request, deployment.upstream_model(route.model))
+        except GatewayError as error:
+            self._failed(route, deployment, error)
+            raise
+        finally:
+            deployment.in_flight -= 1
+        if result.usage:
+            self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
+                                       result.usage.completion_tokens)
+        return result
+
+    async def stream(self, route: Route, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+        """The chunks of one answer; a usage-only chunk only when the client asked for usage."""
+        deployment = self._pick(route)
+        deployment.in_flight += 1
+        wants_usage = request.include_usage
+        upstream = deployment.provider.stream(request, deployment.upstream_model(route.model))
+        try:
+            async with aclosing(upstream) as chunks:
+                async for chunk in chunks:
+                    if chunk.usage is not None:
+                        self._metrics.count_tokens(route.model, chunk.usage.prompt_tokens,
+                                                   chunk.usage.completion_tokens)
+                    if wants_usage or not chunk.usage_only:
+                        yield chunk
+        except GatewayError as error:
+            self._failed(route, deployment, error)
+            raise
+        finally:
+            deployment.in_flight -= 1
+
+    async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
+        deployment = self._pick(route)
+        provider = deployment.provider
+        if not isinstance(provider, EmbeddingProvider):
+            raise InvalidRequest(f"The model '{route.model}' does not support embeddings.",
+                                 param="model")
+        deployment.in_flight += 1
+        try:
+            result = await provider.embed(request, deployment.upstream_model(route.model))
+        except GatewayError as error:
+            self._failed(route, deployment, error)
+            raise
+        finally:
+            deployment.in_flight -= 1
+        if result.usage:
+            self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
+        return result

@@ -1,0 +1,71 @@
+"""POST /v1/chat/completions: parse, authorize, dispatch to the router, answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+
+from sse_starlette import EventSourceResponse
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.errors import GatewayError, InternalError
+from gateway.router import Route as ModelRoute
+from gateway.routes.common import json_response, parse, read_json, until_disconnected
+from gateway.state import AppState, app_state
+from providers.base import ChatRequest, StreamChunk
+from providers.sse import DONE, encode_data
+
+log = logging.getLogger("gateway")
+
+
+async def chat_completions(request: Request) -> Response:
+    gateway = app_state(request)
+    caller = await gateway.auth.authenticate(request.headers)
+    chat = parse(ChatRequest, await read_json(request))
+    route = gateway.router.resolve(chat.model)
+    request.state.model = route.model
+    caller.check_model(route.model)
+    if chat.stream:
+        return await _stream(request, gateway, route, chat)
+    result = await until_disconnected(request, gateway.router.chat(route, chat))
+    return json_response(result.body)
+
+
+async def _stream(request: Request, gateway: AppState, route: ModelRoute,
+                  chat: ChatRequest) -> Response:
+    """Open the stream and wait for its first chunk, so that an upstream failing before it
+    answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
+    chunks = gateway.router.stream(route, chat)
+    try:
+        first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
+    except BaseException:
+        await chunks.aclose()
+        raise
+    gateway.metrics.ttft.labels(route.model).observe(time.perf_counter() - request.state.started)
+    return EventSourceResponse(_events(first, chunks), sep="\n")
+
+
+async def _events(first: StreamChunk | None, chunks: AsyncIterator[StreamChunk]
+                  ) -> AsyncIterator[bytes]:
+    async with aclosing(chunks):  # type: ignore[type-var]
+        try:
+            if first is not None:
+                yield encode_data(first.data)
+            async for chunk in chunks:
+                yield encode_data(chunk.data)
+        except GatewayError as error:
+            yield encode_data(error.body_bytes())
+            return
+        except Exception as exc:
+            log.exception("stream failed")
+            yield encode_data(InternalError(f"The stream failed: {type(exc).__name__}.")
+                              .body_bytes())
+            return
+    yield DONE
+
+
+routes = [Route("/v1/chat/completions", chat_completions, methods=["POST"])]

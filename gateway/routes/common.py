@@ -1,0 +1,89 @@
+"""What every route does the same way: read JSON, validate it, watch for a vanished client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import GatewayError, InvalidJSON, InvalidRequest
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ClientDisconnected(GatewayError):
+    """The client went away before its answer was ready. Nobody reads this response."""
+
+    status, type, code = 499, "invalid_request_error", "client_closed_request"
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidJSON(f"The request body is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidJSON("The request body must be a JSON object.")
+    return data
+
+
+def param_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def parse(model: type[M], data: dict[str, Any]) -> M:
+    """Validate a request body; the first problem becomes a 400 naming the field."""
+    try:
+        parsed: M = model.parse(data)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        param = param_path(tuple(error["loc"]))
+        if error["type"] == "missing":
+            raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param) from None
+        raise InvalidRequest(f"Invalid value for '{param}': {error['msg']}.", param=param) from None
+    return parsed
+
+
+def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
+                  ) -> Response:
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
+
+
+async def until_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable``, cancelling it the moment the client disconnects.
+
+    The request body must already have been read: the next ``receive()`` then only returns
+    when the client goes away.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = finished = False
+
+    async def watch() -> None:
+        nonlocal gone
+        message = await request.receive()
+        if message["type"] == "http.disconnect" and not finished:
+            gone = True
+            task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        return await awaitable
+    except asyncio.CancelledError:
+        if gone:
+            task.uncancel()
+            raise ClientDisconnected("The client closed the connection.") from None
+        raise
+    finally:
+        finished = True
+        watcher.cancel()

@@ -1,0 +1,29 @@
+"""The app's shared, typed state: made once in the lifespan, reached from every route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from gateway.auth import Authenticator
+from gateway.config import GatewayConfig
+from gateway.metrics import Metrics
+from gateway.router import Router
+from gateway.store import Store
+from providers.http import HTTPClient
+
+
+@dataclass(frozen=True, slots=True)
+class AppState:
+    config: GatewayConfig
+    router: Router
+    store: Store
+    auth: Authenticator
+    metrics: Metrics
+    http: HTTPClient
+
+
+def app_state(request: Request) -> AppState:
+    state: AppState = request.state.gateway
+    return state

@@ -1,0 +1,139 @@
+"""Shared state behind one interface: process memory (one replica) or Redis (any number).
+
+Everything that must hold across replicas (keys, buckets, cache, jobs, usage) goes through a
+``Store``. Both implementations keep the same semantics, so features are written once. A Redis
+that cannot be reached surfaces as ``StoreUnavailable`` (503), never as a hang: every command
+has a socket timeout and the connection pool blocks for a bounded time when it is exhausted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.errors import UpstreamUnavailable
+
+
+class StoreUnavailable(UpstreamUnavailable):
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"The gateway's state store is unavailable: {detail}")
+
+
+class Store(Protocol):
+    backend: str
+
+    async def ping(self) -> None: ...
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int: ...
+
+    async def aclose(self) -> None: ...
+
+
+class MemoryStore:
+    """The store of a single replica. Expired entries are dropped when touched."""
+
+    backend = "memory"
+
+    def __init__(self) -> None:
+        self._data: dict[str, tuple[bytes, float | None]] = {}
+
+    async def ping(self) -> None:
+        return None
+
+    def _live(self, key: str) -> bytes | None:
+        entry = self._data.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires is not None and expires <= time.monotonic():
+            del self._data[key]
+            return None
+        return value
+
+    async def get(self, key: str) -> bytes | None:
+        return self._live(key)
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        self._data[key] = (value, time.monotonic() + ttl_s if ttl_s else None)
+
+    async def delete(self, key: str) -> bool:
+        return self._data.pop(key, None) is not None
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        current = self._live(key)
+        value = (int(current) if current is not None else 0) + amount
+        expires = self._data[key][1] if current is not None else None
+        if expires is None and ttl_s:
+            expires = time.monotonic() + ttl_s
+        self._data[key] = (str(value).encode(), expires)
+        return value
+
+    async def aclose(self) -> None:
+        self._data.clear()
+
+
+class RedisStore:
+    """Redis through redis-py's asyncio client (hiredis parser) and a bounded, blocking pool."""
+
+    backend = "redis"
+
+    def __init__(self, url: str, *, max_connections: int = 256, timeout_s: float = 2.0) -> None:
+        self._pool = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=max_connections, timeout=timeout_s,
+            socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+            health_check_interval=30,
+        )
+        self.client = aioredis.Redis(connection_pool=self._pool)
+
+    async def ping(self) -> None:
+        with _redis_errors():
+            await self.client.ping()
+
+    async def get(self, key: str) -> bytes | None:
+        with _redis_errors():
+            value: bytes | None = await self.client.get(key)
+        return value
+
+    async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
+        with _redis_errors():
+            await self.client.set(key, value, px=int(ttl_s * 1000) if ttl_s else None)
+
+    async def delete(self, key: str) -> bool:
+        with _redis_errors():
+            return bool(await self.client.delete(key))
+
+    async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
+        with _redis_errors():
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.incrby(key, amount)
+                if ttl_s:
+                    pipe.pexpire(key, int(ttl_s * 1000), nx=True)
+                results = await pipe.execute()
+        return int(results[0])
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self._pool.disconnect()
+
+
+@contextmanager
+def _redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except (RedisError, OSError) as exc:
+        raise StoreUnavailable(type(exc).__name__) from exc
+
+
+def create_store(redis_url: str | None) -> Store:
+    return RedisStore(redis_url) if redis_url else MemoryStore()

@@ -1,0 +1,22 @@
+"""Backends, found by the ``provider`` name of a models.yaml entry.
+
+Adding a backend is one module and one entry here. Modules import their heavy runtimes
+(llama-cpp, onnxruntime-genai, ...) lazily, so this table is cheap to load.
+"""
+
+from __future__ import annotations
+
+from providers.base import DeploymentConfig, Provider
+from providers.openai import OpenAICompatibleProvider, OpenAIProvider
+
+PROVIDERS: dict[str, type[Provider]] = {
+    "openai": OpenAIProvider,
+    "openai-compatible": OpenAICompatibleProvider,
+}
+
+
+def config_classes() -> tuple[type[DeploymentConfig], ...]:
+    return tuple(cls.Config for cls in PROVIDERS.values())
+
+
+__all__ = ["PROVIDERS", "DeploymentConfig", "Provider", "config_classes"]

@@ -1,0 +1,176 @@
+"""The provider protocol and the typed models every provider shares.
+
+A provider knows one backend: it turns an OpenAI chat request into the backend's call and the
+backend's answer back into OpenAI's wire format. It knows nothing of keys, limits, caches or
+metrics. Answers travel as ready-to-send OpenAI JSON bytes (``ChatResult.body``,
+``StreamChunk.data``) so that an upstream which already speaks OpenAI passes through without
+being decoded and encoded again; the few facts the gateway needs (usage) ride alongside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr
+
+
+class DeploymentConfig(BaseModel):
+    """Keys every deployment in models.yaml has. Each provider subclasses it with a
+    ``provider: Literal[...]`` tag and its own keys; unknown keys are an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    provider: str
+    model: str | None = None
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    timeout_s: float = Field(default=600.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    retries: int = Field(default=2, ge=0, le=10)
+    fallbacks: tuple[str, ...] = ()
+
+    @property
+    def is_wildcard(self) -> bool:
+        return "*" in self.name
+
+    def upstream_model(self, requested: str) -> str:
+        """The model id sent upstream for the name a client asked for.
+
+        For a wildcard name the part matched by ``*`` replaces the ``*`` in ``model``
+        (which defaults to ``*``): ``openai/*`` turns ``openai/gpt-4.1`` into ``gpt-4.1``.
+        """
+        if not self.is_wildcard:
+            return self.model or self.name
+        prefix, _, suffix = self.name.partition("*")
+        captured = requested[len(prefix): len(requested) - len(suffix)]
+        return (self.model or "*").replace("*", captured)
+
+
+class RemoteDeploymentConfig(DeploymentConfig):
+    """A deployment reached over HTTP."""
+
+    api_base: str
+    api_key: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def base_url(self) -> str:
+        return self.api_base.rstrip("/")
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool = False
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[dict[str, Any]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    tool_call_id: str | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: dict[str, Any] | None = None
+
+
+class _Request(BaseModel):
+    """A request body validated for shape, with the original dict kept for pass-through."""
+
+    model_config = ConfigDict(extra="allow")
+    model: str = Field(min_length=1)
+    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Any:
+        """Validate ``raw``; raises pydantic's ValidationError."""
+        request = cls.model_validate(raw)
+        request._raw = raw
+        return request
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The body exactly as the client sent it, unknown fields included."""
+        return self._raw
+
+
+class ChatRequest(_Request):
+    messages: list[Message] = Field(min_length=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    n: int | None = Field(default=None, ge=1, le=128)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: int | None = None
+    stop: str | list[str] | None = None
+    user: str | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    response_format: ResponseFormat | None = None
+
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
+
+class EmbeddingRequest(_Request):
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] | None = None
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Usage:
+    prompt_tokens: int
+    completion_tokens: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class ChatResult:
+    """A whole answer: OpenAI JSON ready to send, and its usage when the backend gave one."""
+
+    body: bytes
+    usage: Usage | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class StreamChunk:
+    """One ``chat.completion.chunk`` as JSON bytes.
+
+    ``usage_only`` marks the final chunk that carries only usage: the gateway always asks
+    the backend for usage and drops this chunk when the client did not ask for it.
+    """
+
+    data: bytes
+    usage: Usage | None = None
+    usage_only: bool = False
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What every chat backend implements. ``model`` is the upstream model id."""
+
+    Config: ClassVar[type[DeploymentConfig]]
+
+    async def chat(self, request: ChatRequest, model: str) -> ChatResult: ...
+
+    def stream(self, request: ChatRequest, model: str) -> AsyncIterator[StreamChunk]: ...
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """An optional capability: ``/v1/embeddings``."""
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult: ...

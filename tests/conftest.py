@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from gateway.app import Settings, create_app
+from gateway.config import validate
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.serve import RedisServer, ServerThread
+
+MASTER_KEY = "sk-test-master"
+
+
+@pytest.fixture(scope="session")
+def fake_openai_server() -> Iterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    server = ServerThread(fake.app).start()
+    fake.url = f"{server.url}/v1"  # type: ignore[attr-defined]
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
+    fake_openai_server.reset()
+    return fake_openai_server
+
+
+def gateway_config(upstream: str, **extra: Any) -> dict[str, Any]:
+    """A config routing to the fake: ``gpt-test`` (echo), ``fake/*`` (any behaviour), ``lb``
+    (two deployments of one name) and ``openai-test`` (provider openai)."""
+    config: dict[str, Any] = {"models": [
+        {"name": "gpt-test", "provider": "openai-compatible", "model": "echo",
+         "api_base": upstream, "api_key": "sk-upstream"},
+        {"name": "fake/*", "provider": "openai-compatible", "api_base": upstream,
+         "api_key": "sk-upstream", "timeout_s": 5},
+        {"name": "lb", "provider": "openai-compatible", "model": "echo-a", "api_base": upstream},
+        {"name": "lb", "provider": "openai-compatible", "model": "echo-b", "api_base": upstream},
+        {"name": "openai-test", "provider": "openai", "model": "echo", "api_base": upstream + "/",
+         "api_key": "sk-upstream"},
+    ]}
+    config.update(extra)
+    return config
+
+
+GatewayFactory = Callable[..., str]
+
+
+@pytest.fixture
+def make_gateway() -> Iterator[GatewayFactory]:
+    """Start a gateway on a free port for a config dict; returns its base URL."""
+    servers: list[ServerThread] = []
+
+    def start(config: dict[str, Any], *, master_key: str | None = MASTER_KEY,
+              redis_url: str | None = None) -> str:
+        app = create_app(validate(config), Settings(master_key=master_key, redis_url=redis_url))
+        server = ServerThread(app).start()
+        servers.append(server)
+        return server.url
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> str:
+    return make_gateway(gateway_config(fake_openai.url))  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    server = RedisServer().start()
+    yield server
+    server.stop()
