@@ -6,6 +6,7 @@ import argparse
 import ipaddress
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -62,16 +63,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "GATEWAY_MASTER_KEY, or pass --insecure", file=sys.stderr)
         return 1
     os.environ["GATEWAY_CONFIG"] = str(path)
+    metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="gateway-metrics-")
 
     import uvicorn
 
     logging.basicConfig(level=args.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
-                workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                server_header=False)
+    try:
+        uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
+                    workers=args.workers, log_level=args.log_level, access_log=args.access_log,
+                    server_header=False)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
 
 

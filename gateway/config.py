@@ -11,12 +11,12 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from providers import config_classes
+from providers import PROVIDERS, config_classes
 from providers.base import DeploymentConfig
 
 
@@ -44,7 +44,10 @@ class LimitsConfig(_Section):
     fail_open: bool = False
 
 
-Deployment = Annotated[Union[config_classes()], Field(discriminator="provider")]  # type: ignore[valid-type]  # noqa: UP007
+if TYPE_CHECKING:
+    Deployment = DeploymentConfig
+else:  # one tagged union of every provider's config class, built from the providers table
+    Deployment = Annotated[Union[config_classes()], Field(discriminator="provider")]  # noqa: UP007
 
 
 class GatewayConfig(_Section):
@@ -65,7 +68,7 @@ class GatewayConfig(_Section):
 
     @property
     def deployments(self) -> list[DeploymentConfig]:
-        return list(self.models)
+        return self.models
 
 
 class _KeyedError(ValueError):
@@ -119,8 +122,7 @@ def _describe(error: Any, data: Any) -> str:
     path = _loc_to_path(tuple(error["loc"]), data)
     if error["type"] == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        known = ", ".join(c.model_fields["provider"].annotation.__args__[0]
-                          for c in config_classes())
+        known = ", ".join(PROVIDERS)
         return f"{_join(path, 'provider')}: unknown provider '{tag}' (known: {known})"
     if error["type"] == "union_tag_not_found":
         return f"{_join(path, 'provider')}: missing (every model needs a provider)"

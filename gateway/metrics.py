@@ -20,7 +20,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-disable_created_metrics()  # no *_created series: they only add noise to every scrape
+disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series: they only add noise to every scrape
 
 _DURATION_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 _TTFT_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30)
@@ -59,6 +59,6 @@ class Metrics:
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -9,7 +9,7 @@ it also counts each call's tokens and its upstream failures.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass
 
@@ -111,7 +111,8 @@ class Router:
                                        result.usage.completion_tokens)
         return result
 
-    async def stream(self, route: Route, request: ChatRequest) -> AsyncIterator[StreamChunk]:
+    async def stream(self, route: Route, request: ChatRequest
+                     ) -> AsyncGenerator[StreamChunk, None]:
         """The chunks of one answer; a usage-only chunk only when the client asked for usage."""
         deployment = self._pick(route)
         deployment.in_flight += 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Protocol
+from typing import Protocol, cast
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -102,8 +102,8 @@ class RedisStore:
 
     async def get(self, key: str) -> bytes | None:
         with _redis_errors():
-            value: bytes | None = await self.client.get(key)
-        return value
+            value = await self.client.get(key)
+        return cast(bytes | None, value)
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         with _redis_errors():

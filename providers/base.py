@@ -9,7 +9,7 @@ being decoded and encoded again; the few facts the gateway needs (usage) ride al
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
@@ -62,12 +62,12 @@ class RemoteDeploymentConfig(DeploymentConfig):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     include_usage: bool = False
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
     name: str | None = None
@@ -76,7 +76,7 @@ class Message(BaseModel):
 
 
 class ResponseFormat(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     type: Literal["text", "json_object", "json_schema"]
     json_schema: dict[str, Any] | None = None
 
@@ -84,7 +84,7 @@ class ResponseFormat(BaseModel):
 class _Request(BaseModel):
     """A request body validated for shape, with the original dict kept for pass-through."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(min_length=1)
     _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
 
@@ -166,7 +166,7 @@ class Provider(Protocol):
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult: ...
 
-    def stream(self, request: ChatRequest, model: str) -> AsyncIterator[StreamChunk]: ...
+    def stream(self, request: ChatRequest, model: str) -> AsyncGenerator[StreamChunk, None]: ...
 
 
 @runtime_checkable

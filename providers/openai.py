@@ -7,7 +7,7 @@ for on streams; answers come back byte for byte. The pure functions ``to_upstrea
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -82,7 +82,8 @@ def from_upstream_chunk(data: bytes, *, client_wants_usage: bool) -> StreamChunk
     except orjson.JSONDecodeError as exc:
         raise UpstreamError("The upstream sent a stream chunk that is not JSON.") from exc
     usage = usage_from(parsed.get("usage"))
-    return StreamChunk(data, usage=usage, usage_only=usage is not None and not parsed.get("choices"))
+    usage_only = usage is not None and not parsed.get("choices")
+    return StreamChunk(data, usage=usage, usage_only=usage_only)
 
 
 def error_from_body(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
@@ -138,7 +139,8 @@ class OpenAIProvider:
         return await self._post(self._embeddings_url, orjson.dumps({**request.raw, "model": model}),
                                 "data")
 
-    async def stream(self, request: ChatRequest, model: str) -> AsyncIterator[StreamChunk]:
+    async def stream(self, request: ChatRequest, model: str
+                     ) -> AsyncGenerator[StreamChunk, None]:
         content = to_upstream(request.raw, model, stream=True)
         wants_usage = request.include_usage
         async with self._http.post(self._chat_url, content=content, headers=self._stream_headers,

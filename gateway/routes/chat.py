@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing
 
 from sse_starlette import EventSourceResponse
@@ -49,9 +49,9 @@ async def _stream(request: Request, gateway: AppState, route: ModelRoute,
     return EventSourceResponse(_events(first, chunks), sep="\n")
 
 
-async def _events(first: StreamChunk | None, chunks: AsyncIterator[StreamChunk]
+async def _events(first: StreamChunk | None, chunks: AsyncGenerator[StreamChunk, None]
                   ) -> AsyncIterator[bytes]:
-    async with aclosing(chunks):  # type: ignore[type-var]
+    async with aclosing(chunks):
         try:
             if first is not None:
                 yield encode_data(first.data)

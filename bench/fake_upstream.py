@@ -1,0 +1,167 @@
+"""A very cheap fake OpenAI upstream for the overhead benchmark.
+
+A raw asyncio ``Protocol`` on uvloop that parses HTTP/1.1 with httptools (keep-alive,
+``Content-Length`` and chunked request bodies) and answers ``POST /v1/chat/completions`` with
+canned bytes, built once at start-up:
+
+* a ``chat.completion`` JSON object, or
+* when the body contains ``"stream":true``, a chunked ``text/event-stream`` of five
+  ``chat.completion.chunk`` events, a usage-only chunk when the body contains
+  ``"include_usage":true``, then ``data: [DONE]``.
+
+The request JSON is never parsed: substring checks are enough and keep the server from being
+the bottleneck. Prints the port it listens on as its first line of stdout.
+
+    python bench/fake_upstream.py [--host 127.0.0.1] [--port 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from typing import Any, cast
+
+import httptools
+import uvloop
+
+CHAT_PATH = b"/v1/chat/completions"
+MODEL = "bench"
+CREATED = 1_700_000_000
+COMPLETION_ID = "chatcmpl-bench0000000000000000000000"
+WORDS = ["Hi", "!", " How", " can I", " help?"]
+USAGE = {"prompt_tokens": 9, "completion_tokens": len(WORDS), "total_tokens": 9 + len(WORDS)}
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def completion_body() -> bytes:
+    message = {"role": "assistant", "content": "".join(WORDS), "refusal": None}
+    return _json({
+        "id": COMPLETION_ID, "object": "chat.completion", "created": CREATED, "model": MODEL,
+        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}],
+        "usage": USAGE,
+    })
+
+
+def _chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"id": COMPLETION_ID, "object": "chat.completion.chunk", "created": CREATED,
+            "model": MODEL, "choices": choices, **extra}
+
+
+def stream_payloads(include_usage: bool) -> list[bytes]:
+    """The ``data:`` payloads of one stream, ``[DONE]`` included."""
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": WORDS[0]},
+                                    *({"content": w} for w in WORDS[1:-1]),
+                                    {"content": WORDS[-1]}]
+    chunks = [_chunk([{"index": 0, "delta": d, "logprobs": None,
+                       "finish_reason": "stop" if i == len(deltas) - 1 else None}])
+              for i, d in enumerate(deltas)]
+    if include_usage:
+        chunks.append(_chunk([], usage=USAGE))
+    return [*(_json(c) for c in chunks), b"[DONE]"]
+
+
+def _head(status: bytes, headers: dict[str, str]) -> bytes:
+    lines = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    return b"HTTP/1.1 " + status + b"\r\n" + lines.encode() + b"\r\n"
+
+
+def whole_response(status: bytes, body: bytes) -> bytes:
+    headers = {"content-type": "application/json", "content-length": str(len(body))}
+    return _head(status, headers) + body
+
+
+def stream_response(include_usage: bool) -> bytes:
+    headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
+               "transfer-encoding": "chunked"}
+    out = [_head(b"200 OK", headers)]
+    for payload in stream_payloads(include_usage):
+        event = b"data: " + payload + b"\n\n"
+        out.append(b"%x\r\n%s\r\n" % (len(event), event))
+    out.append(b"0\r\n\r\n")
+    return b"".join(out)
+
+
+COMPLETION = whole_response(b"200 OK", completion_body())
+STREAM = stream_response(include_usage=False)
+STREAM_WITH_USAGE = stream_response(include_usage=True)
+NOT_FOUND = whole_response(b"404 Not Found", b'{"error":{"message":"not found"}}')
+BAD_REQUEST = whole_response(b"400 Bad Request", b'{"error":{"message":"bad request"}}')
+
+
+def is_set(body: bytes, key: bytes) -> bool:
+    return b'"' + key + b'":true' in body or b'"' + key + b'": true' in body
+
+
+def answer(method: bytes, url: bytes, body: bytes) -> bytes:
+    if method != b"POST" or url.split(b"?", 1)[0] != CHAT_PATH:
+        return NOT_FOUND
+    if not is_set(body, b"stream"):
+        return COMPLETION
+    return STREAM_WITH_USAGE if is_set(body, b"include_usage") else STREAM
+
+
+class UpstreamProtocol(asyncio.Protocol):
+    """One connection: feed bytes to httptools, answer each complete request in order."""
+
+    def __init__(self) -> None:
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._body = b""
+        self._closing = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop sets TCP_NODELAY
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._reply(BAD_REQUEST, keep_alive=False)
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self._url, self._body = b"", b""
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_body(self, body: bytes) -> None:
+        self._body += body
+
+    def on_message_complete(self) -> None:
+        response = answer(self._parser.get_method(), self._url, self._body)
+        self._reply(response, keep_alive=self._parser.should_keep_alive())
+
+    def _reply(self, response: bytes, *, keep_alive: bool) -> None:
+        if self._closing or self._transport is None:
+            return
+        self._transport.write(response)
+        if not keep_alive:
+            self._closing = True
+            self._transport.close()
+
+
+async def serve(host: str, port: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(UpstreamProtocol, host, port, backlog=1024)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="A canned, very cheap OpenAI upstream.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    args = parser.parse_args()
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(serve(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,436 @@
+"""How much the gateway costs: the same load sent straight to an upstream and through the gateway.
+
+One run starts a canned fake OpenAI upstream (``bench/fake_upstream.py``) and the gateway in
+front of it (auth on), then loads each with wrk (``bench/wrk/chat.lua``) in four scenarios:
+{non-stream, stream} x {1 connection (-t1 -c1), 32 connections (-t2 -c32)}, each after a
+2-second warm-up. It prints req/s and p50/p99 latency for both, the throughput ratio
+gateway/direct and the p50 latency the gateway adds, against the targets: >= 0.5x throughput
+at c=32 and <= 1 ms added p50 at c=1. Any socket error or status >= 400 stops the run.
+
+    python bench/overhead.py [--duration 10] [--workers 1] [--http-client aiohttp|httpx]
+                             [--vs litellm] [--json PATH]
+
+Needs ``wrk`` on PATH. The CPU table shows how busy each process was (100% = one core), to
+tell whether the upstream or wrk rather than the server was the bottleneck.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+LUA_SCRIPT = BENCH_DIR / "wrk" / "chat.lua"
+FAKE_UPSTREAM = BENCH_DIR / "fake_upstream.py"
+KEY = "sk-bench"
+CHAT_PATH = "/v1/chat/completions"
+WARMUP_S = 2
+START_TIMEOUT_S = 60.0
+MIN_RATIO_C32 = 0.5
+MAX_ADDED_P50_MS_C1 = 1.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class BenchError(Exception):
+    """Something that makes the numbers meaningless: the run stops with this message."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    stream: bool
+    connections: int
+    threads: int
+
+    @property
+    def name(self) -> str:
+        return f"{'stream' if self.stream else 'non-stream'} c={self.connections}"
+
+
+SCENARIOS = (Scenario(False, 1, 1), Scenario(False, 32, 2),
+             Scenario(True, 1, 1), Scenario(True, 32, 2))
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    base_url: str
+    pid: int  # the server process whose CPU time (with its children's) is measured
+
+
+@dataclass
+class Result:
+    target: str
+    scenario: str
+    requests: int
+    duration_s: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: dict[str, int]
+    cpu_percent: dict[str, float]  # of one core: upstream, server, wrk
+
+
+# --- processes -------------------------------------------------------------------------------
+
+
+class Processes:
+    """The servers this run starts, each in its own session so that all of a server's
+    processes (uvicorn workers included) stop together."""
+
+    def __init__(self) -> None:
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, cmd: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
+              stdout: int | None = None) -> subprocess.Popen[bytes]:
+        with log.open("wb") as log_file:
+            proc = subprocess.Popen(cmd, stdout=stdout or log_file, stderr=log_file, env=env,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+        self._procs.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in reversed(self._procs):
+            _stop(proc)
+        self._procs.clear()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    _signal_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait()
+    _signal_group(proc, signal.SIGKILL)  # any worker left behind by its parent
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def log_tail(log: Path, lines: int = 30) -> str:
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, name: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BenchError(f"{name} exited with code {proc.returncode}:\n{log_tail(log)}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise BenchError(f"{name} did not answer 200 on {url} in {START_TIMEOUT_S:.0f}s:\n"
+                     f"{log_tail(log)}")
+
+
+def start_upstream(procs: Processes, workdir: Path) -> Target:
+    log = workdir / "upstream.log"
+    proc = procs.start([sys.executable, str(FAKE_UPSTREAM)], log, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
+    line = proc.stdout.readline() if ready else b""
+    if not line.strip().isdigit():
+        raise BenchError(f"the fake upstream did not start:\n{log_tail(log)}")
+    return Target("direct", f"http://127.0.0.1:{int(line)}", proc.pid)
+
+
+def start_gateway(procs: Processes, workdir: Path, upstream: Target,
+                  args: argparse.Namespace) -> Target:
+    config = workdir / "models.yaml"  # JSON is YAML
+    config.write_text(json.dumps({
+        "models": [{"name": "bench", "provider": "openai-compatible", "model": "bench",
+                    "api_base": f"{upstream.base_url}/v1", "api_key": "sk-x"}],
+        "server": {"http_client": args.http_client},
+    }))
+    env = {**os.environ, "GATEWAY_MASTER_KEY": KEY}
+    if args.workers > 1:
+        env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
+        (workdir / "metrics").mkdir()
+    port, log = free_port(), workdir / "gateway.log"
+    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
+    proc = procs.start(cmd, log, env=env)
+    target = Target("gateway", f"http://127.0.0.1:{port}", proc.pid)
+    wait_http(f"{target.base_url}/health", proc, log, "the gateway")
+    return target
+
+
+def start_litellm(procs: Processes, workdir: Path, upstream: Target,
+                  args: argparse.Namespace) -> Target | None:
+    exe = shutil.which("litellm")
+    if importlib.util.find_spec("litellm") is None or exe is None:
+        print("litellm is not installed: skipping --vs litellm", flush=True)
+        return None
+    config = workdir / "litellm.yaml"
+    config.write_text(json.dumps({
+        "model_list": [{"model_name": "bench", "litellm_params": {
+            "model": "openai/bench", "api_base": f"{upstream.base_url}/v1", "api_key": "sk-x"}}],
+        "general_settings": {"master_key": KEY},
+    }))
+    port, log = free_port(), workdir / "litellm.log"
+    proc = procs.start([exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                        "--num_workers", str(args.workers)], log)
+    target = Target("litellm", f"http://127.0.0.1:{port}", proc.pid)
+    wait_http(f"{target.base_url}/health/liveliness", proc, log, "litellm")
+    return target
+
+
+# --- checks ----------------------------------------------------------------------------------
+
+
+def post_chat(target: Target, stream: bool) -> tuple[str, bytes]:
+    body: dict[str, Any] = {"model": "bench", "messages": [{"role": "user", "content": "Say hi"}]}
+    if stream:
+        body["stream"] = True
+    request = urllib.request.Request(
+        target.base_url + CHAT_PATH, data=json.dumps(body, separators=(",", ":")).encode(),
+        headers={"content-type": "application/json", "authorization": f"Bearer {KEY}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.headers.get("content-type", ""), response.read()
+    except urllib.error.HTTPError as exc:
+        raise BenchError(f"{target.name}: HTTP {exc.code} to a {'stream' if stream else 'plain'}"
+                         f" request: {exc.read()[:500]!r}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise BenchError(f"{target.name}: request failed: {exc}") from None
+
+
+def check_stream_body(name: str, content_type: str, body: bytes) -> None:
+    if not content_type.startswith("text/event-stream"):
+        raise BenchError(f"{name}: stream answered with content-type {content_type!r}")
+    data = [line[5:].strip() for line in body.splitlines() if line.startswith(b"data:")]
+    if not data or data[-1] != b"[DONE]":
+        raise BenchError(f"{name}: the stream did not end with [DONE]: {body[-300:]!r}")
+    for payload in data[:-1]:
+        chunk = json.loads(payload)
+        if chunk.get("object") != "chat.completion.chunk" or "error" in chunk:
+            raise BenchError(f"{name}: unexpected stream event: {payload[:300]!r}")
+
+
+def check_target(target: Target) -> None:
+    """One request of each kind, read whole: wrk only sees status codes, not bodies."""
+    _, body = post_chat(target, stream=False)
+    if "choices" not in json.loads(body):
+        raise BenchError(f"{target.name}: the answer has no choices: {body[:300]!r}")
+    check_stream_body(target.name, *post_chat(target, stream=True))
+
+
+# --- load ------------------------------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of one process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by ``root`` and its living descendants (Linux only)."""
+    stats = {int(p.name): s for p in Path("/proc").glob("[0-9]*")
+             if (s := _proc_stat(int(p.name))) is not None}
+    total, frontier = 0.0, {root}
+    while frontier:
+        total += sum(stats[pid][1] for pid in frontier if pid in stats)
+        frontier = {pid for pid, (ppid, _) in stats.items() if ppid in frontier}
+    return total
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@contextlib.contextmanager
+def cpu_meter(pids: dict[str, int], out: dict[str, float]) -> Iterator[None]:
+    """Fill ``out`` with each process tree's CPU use during the block, in % of one core;
+    "wrk" is this process's waited-for children (wrk is the only one)."""
+    before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
+    wrk_before, started = children_cpu_seconds(), time.monotonic()
+    yield
+    wall = time.monotonic() - started
+    for name, pid in pids.items():
+        out[name] = round(100 * (tree_cpu_seconds(pid) - before[name]) / wall, 1)
+    out["wrk"] = round(100 * (children_cpu_seconds() - wrk_before) / wall, 1)
+
+
+def run_wrk(target: Target, scenario: Scenario, duration: int) -> dict[str, Any]:
+    cmd = ["wrk", f"-t{scenario.threads}", f"-c{scenario.connections}", f"-d{duration}s",
+           "-s", str(LUA_SCRIPT), target.base_url + CHAT_PATH,
+           "--", "stream" if scenario.stream else "plain", KEY]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed (code {done.returncode}):\n{done.stdout}{done.stderr}")
+    numbers: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
+    errors = {k: v for k, v in numbers["errors"].items() if v}
+    if errors or numbers["requests"] == 0:
+        raise BenchError(f"{target.name} {scenario.name}: {numbers['requests']} requests, "
+                         f"errors {errors} (status = responses >= 400)")
+    return numbers
+
+
+def measure(target: Target, scenario: Scenario, duration: int, upstream: Target) -> Result:
+    run_wrk(target, scenario, WARMUP_S)
+    pids = {"upstream": upstream.pid}
+    if target.pid != upstream.pid:
+        pids["server"] = target.pid
+    cpu: dict[str, float] = {}
+    with cpu_meter(pids, cpu):
+        n = run_wrk(target, scenario, duration)
+    seconds = n["duration_us"] / 1e6
+    return Result(target.name, scenario.name, n["requests"], round(seconds, 3),
+                  round(n["requests"] / seconds, 1), n["p50_us"] / 1000, n["p99_us"] / 1000,
+                  n["errors"], cpu)
+
+
+def bench_target(target: Target, duration: int, upstream: Target) -> list[Result]:
+    check_target(target)
+    results = []
+    for scenario in SCENARIOS:
+        print(f"  {target.name}: {scenario.name} ...", end=" ", flush=True)
+        result = measure(target, scenario, duration, upstream)
+        print(f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.3f} ms", flush=True)
+        results.append(result)
+    check_target(target)
+    return results
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def compare(scenario: Scenario, direct: Result, other: Result) -> dict[str, Any]:
+    ratio = other.rps / direct.rps
+    added = other.p50_ms - direct.p50_ms
+    if scenario.connections == 1:
+        goal, ok = f"added p50 <= {MAX_ADDED_P50_MS_C1:g} ms", added <= MAX_ADDED_P50_MS_C1
+    else:
+        goal, ok = f"throughput >= {MIN_RATIO_C32:g}x", ratio >= MIN_RATIO_C32
+    return {"target": other.target, "scenario": other.scenario, "throughput_ratio": ratio,
+            "added_p50_ms": added, "goal": goal, "met": ok}
+
+
+def print_comparison(direct: list[Result], other: list[Result]) -> list[dict[str, Any]]:
+    name = other[0].target
+    print(f"\n{'scenario':<16}| {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} "
+          f"| {name + ' req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6} {'+p50 ms':>8}"
+          f" | target")
+    rows = []
+    for scenario, d, o in zip(SCENARIOS, direct, other, strict=True):
+        row = compare(scenario, d, o)
+        rows.append(row)
+        mark = f"{row['goal']}: {'PASS' if row['met'] else 'FAIL'}"
+        print(f"{d.scenario:<16}| {d.rps:>12,.0f} {d.p50_ms:>7.3f} {d.p99_ms:>7.3f} "
+              f"| {o.rps:>13,.0f} {o.p50_ms:>7.3f} {o.p99_ms:>7.3f} "
+              f"| {row['throughput_ratio']:>5.2f}x {row['added_p50_ms']:>+8.3f} | {mark}")
+    return rows
+
+
+def print_cpu(results: list[Result]) -> None:
+    print(f"\nCPU during each run, % of one core ({os.cpu_count()} cores):")
+    print(f"{'target':<9}{'scenario':<17}{'upstream':>9}{'server':>8}{'wrk':>7}")
+    for r in results:
+        server = r.cpu_percent.get("server")
+        print(f"{r.target:<9}{r.scenario:<17}{r.cpu_percent['upstream']:>9.0f}"
+              f"{'-' if server is None else f'{server:.0f}':>8}{r.cpu_percent['wrk']:>7.0f}")
+
+
+def warn_on_logs(workdir: Path) -> None:
+    for log in sorted(workdir.glob("*.log")):
+        text = log.read_text(errors="replace")
+        if "Traceback" in text or " ERROR " in text:
+            print(f"\nwarning: {log.name} logged errors; its tail:\n{log_tail(log)}")
+
+
+# --- main ------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
+    parser.add_argument("--workers", type=int, default=1, help="server worker processes")
+    parser.add_argument("--http-client", choices=["aiohttp", "httpx"], default="aiohttp")
+    parser.add_argument("--vs", choices=["litellm"], help="also bench this other proxy")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
+    upstream = start_upstream(procs, workdir)
+    targets = [upstream, start_gateway(procs, workdir, upstream, args)]
+    if args.vs == "litellm" and (litellm := start_litellm(procs, workdir, upstream, args)):
+        targets.append(litellm)
+    print(f"wrk: {args.duration}s per run after a {WARMUP_S}s warm-up; gateway: "
+          f"{args.workers} worker(s), http_client={args.http_client}", flush=True)
+    results = {t.name: bench_target(t, args.duration, upstream) for t in targets}
+    comparisons = [row for name, rs in results.items() if name != "direct"
+                   for row in print_comparison(results["direct"], rs)]
+    print_cpu([r for rs in results.values() for r in rs])
+    warn_on_logs(workdir)
+    return {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+            "results": [asdict(r) for rs in results.values() for r in rs],
+            "comparisons": comparisons}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    procs = Processes()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+            try:
+                report = run(args, procs, Path(tmp))
+            finally:
+                procs.close()
+    except BenchError as exc:
+        print(f"\nbench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nbench: interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""The pure pieces, table-style: SSE decoding, OpenAI pass-through, error classification."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from gateway import errors
+from gateway.errors import from_upstream_status
+from providers.base import Usage
+from providers.openai import error_from_body, from_upstream, from_upstream_chunk, to_upstream
+from providers.sse import SSEDecoder, SSEvent
+
+
+@pytest.mark.parametrize(("pieces", "expected"), [
+    ([b"data: a\n\n"], [SSEvent(b"a")]),
+    ([b"data: a\r\n\r\ndata: b\r\n\r\n"], [SSEvent(b"a"), SSEvent(b"b")]),
+    ([b"data: a\r", b"\n\r\n"], [SSEvent(b"a")]),
+    ([b"da", b"ta: {\"x\"", b":1}\n", b"\n"], [SSEvent(b'{"x":1}')]),
+    ([b": ping\n\ndata:no-space\n\n"], [SSEvent(b"no-space")]),
+    ([b"event: message_start\ndata: 1\ndata: 2\n\n"], [SSEvent(b"1\n2", "message_start")]),
+    ([b"data: unterminated\n"], []),
+])
+def test_sse_decoder(pieces: list[bytes], expected: list[SSEvent]) -> None:
+    decoder = SSEDecoder()
+    events = [event for piece in pieces for event in decoder.feed(piece)]
+    assert events == expected
+
+
+def test_to_upstream_replaces_model_and_asks_usage_on_streams() -> None:
+    raw = {"model": "alias", "messages": [], "stream": True, "stream_options": {"x": 1},
+           "extra": True}
+    assert orjson.loads(to_upstream(raw, "real", stream=True)) == {
+        "model": "real", "messages": [], "stream": True,
+        "stream_options": {"x": 1, "include_usage": True}, "extra": True}
+    assert "stream_options" not in orjson.loads(to_upstream({"model": "a"}, "b", stream=False))
+    assert raw["model"] == "alias"  # the client's body is not changed
+
+
+CHUNK = b'{"id":"c","choices":[{"index":0,"delta":{"content":"hi"}}],"usage":null}'
+USAGE = b'{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":4}}'
+
+
+@pytest.mark.parametrize(("data", "wants", "expected_data", "usage", "usage_only"), [
+    (CHUNK, True, CHUNK, None, False),
+    (CHUNK, False, CHUNK.replace(b',"usage":null', b""), None, False),
+    (b'{"choices":[]}', False, b'{"choices":[]}', None, False),
+    (USAGE, False, USAGE, Usage(3, 4), True),
+    (USAGE.replace(b"[]", b'[{"index":0}]'), True, USAGE.replace(b"[]", b'[{"index":0}]'),
+     Usage(3, 4), False),
+])
+def test_from_upstream_chunk(data: bytes, wants: bool, expected_data: bytes,
+                             usage: Usage | None, usage_only: bool) -> None:
+    chunk = from_upstream_chunk(data, client_wants_usage=wants)
+    assert (chunk.data, chunk.usage, chunk.usage_only) == (expected_data, usage, usage_only)
+
+
+def test_from_upstream_chunk_error_event() -> None:
+    with pytest.raises(errors.UpstreamError, match="boom"):
+        from_upstream_chunk(b'{"error":{"message":"boom"}}', client_wants_usage=False)
+
+
+def test_from_upstream_keeps_bytes() -> None:
+    body = b'{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}'
+    assert from_upstream(body).body is body and from_upstream(body).usage == Usage(1, 2)
+    for bad in (b"<html>", b"[]", b'{"no":"choices"}'):
+        with pytest.raises(errors.UpstreamError):
+            from_upstream(bad)
+
+
+@pytest.mark.parametrize(("status", "error_class", "code"), [
+    (400, errors.InvalidRequest, "invalid_value"),
+    (401, errors.UpstreamError, "upstream_error"),
+    (403, errors.UpstreamError, "upstream_error"),
+    (404, errors.NotFound, "model_not_found"),
+    (408, errors.UpstreamTimeout, "upstream_timeout"),
+    (413, errors.RequestTooLarge, "request_too_large"),
+    (422, errors.InvalidRequest, "invalid_value"),
+    (429, errors.RateLimited, "rate_limit_exceeded"),
+    (500, errors.UpstreamError, "upstream_error"),
+    (503, errors.UpstreamError, "upstream_error"),
+])
+def test_status_classification(status: int, error_class: type[errors.GatewayError],
+                               code: str) -> None:
+    error = from_upstream_status(status, "whatever the text says")
+    assert type(error) is error_class and error.code == code
+
+
+def test_error_body_reading() -> None:
+    body = b'{"error":{"message":"too long","param":"messages",'\
+           b'"code":"context_length_exceeded"}}'
+    error = error_from_body(400, body, {})
+    assert (error.message, error.param, error.code) == (
+        "too long", "messages", "context_length_exceeded")
+    assert error_from_body(502, b"upstream proxy says no", {}).message.endswith(
+        "upstream proxy says no")
+    limited = error_from_body(429, b"{}", {"retry-after": "2.5"})
+    assert limited.headers == {"retry-after": "3"}
+    assert error_from_body(429, b"{}", {}).headers == {"retry-after": "1"}
