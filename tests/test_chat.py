@@ -6,7 +6,7 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
 
 MESSAGES = [{"role": "user", "content": "hello big world"}]
@@ -153,3 +153,22 @@ def test_request_id(gateway: str) -> None:
     assert mine.headers["x-request-id"] == "abc-123"
     fresh = httpx.get(f"{gateway}/v1/models")  # an error answer carries one too
     assert fresh.status_code == 401 and len(fresh.headers["x-request-id"]) == 32
+
+
+def test_httpx_upstream_client(make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> None:
+    """The alternative upstream HTTP client behaves the same, errors included."""
+    config = gateway_config(fake_openai.url, server={"http_client": "httpx"})  # type: ignore[attr-defined]
+    url = make_gateway(config)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
+    answer = client.chat.completions.create(model="gpt-test", messages=MESSAGES)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "echo: hello big world"
+    chunks = list(client.chat.completions.create(
+        model="gpt-test", messages=MESSAGES, stream=True,  # type: ignore[arg-type]
+        stream_options={"include_usage": True}))
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 7
+    with pytest.raises(openai.RateLimitError):
+        client.chat.completions.create(model="fake/error-429", messages=MESSAGES)  # type: ignore[arg-type]
+    with pytest.raises(openai.APIError) as caught:
+        list(client.chat.completions.create(model="fake/cut-stream", messages=MESSAGES,  # type: ignore[arg-type]
+                                            stream=True))
+    assert "closed the stream" in str(caught.value)
