@@ -9,8 +9,8 @@ it also counts each call's tokens and its upstream failures.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncGenerator, Iterable
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, Iterable, Iterator
+from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
@@ -92,20 +92,23 @@ class Router:
                 best = candidate
         return best
 
-    def _failed(self, route: Route, deployment: Deployment, error: GatewayError) -> None:
-        self._metrics.upstream_errors.labels(route.model, deployment.config.provider,
-                                             error.code or "error").inc()
-
-    async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
-        deployment = self._pick(route)
+    @contextmanager
+    def _calling(self, route: Route, deployment: Deployment) -> Iterator[None]:
+        """Count a call in flight on ``deployment`` and any upstream failure it raises."""
         deployment.in_flight += 1
         try:
-            result = await deployment.provider.chat(request, deployment.upstream_model(route.model))
+            yield
         except GatewayError as error:
-            self._failed(route, deployment, error)
+            self._metrics.upstream_errors.labels(route.model, deployment.config.provider,
+                                                 error.code or "error").inc()
             raise
         finally:
             deployment.in_flight -= 1
+
+    async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
+        deployment = self._pick(route)
+        with self._calling(route, deployment):
+            result = await deployment.provider.chat(request, deployment.upstream_model(route.model))
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
                                        result.usage.completion_tokens)
@@ -115,10 +118,9 @@ class Router:
                      ) -> AsyncGenerator[StreamChunk, None]:
         """The chunks of one answer; a usage-only chunk only when the client asked for usage."""
         deployment = self._pick(route)
-        deployment.in_flight += 1
         wants_usage = request.include_usage
         upstream = deployment.provider.stream(request, deployment.upstream_model(route.model))
-        try:
+        with self._calling(route, deployment):
             async with aclosing(upstream) as chunks:
                 async for chunk in chunks:
                     if chunk.usage is not None:
@@ -126,11 +128,6 @@ class Router:
                                                    chunk.usage.completion_tokens)
                     if wants_usage or not chunk.usage_only:
                         yield chunk
-        except GatewayError as error:
-            self._failed(route, deployment, error)
-            raise
-        finally:
-            deployment.in_flight -= 1
 
     async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
         deployment = self._pick(route)
@@ -138,14 +135,8 @@ class Router:
         if not isinstance(provider, EmbeddingProvider):
             raise InvalidRequest(f"The model '{route.model}' does not support embeddings.",
                                  param="model")
-        deployment.in_flight += 1
-        try:
+        with self._calling(route, deployment):
             result = await provider.embed(request, deployment.upstream_model(route.model))
-        except GatewayError as error:
-            self._failed(route, deployment, error)
-            raise
-        finally:
-            deployment.in_flight -= 1
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result

@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from gateway.errors import GatewayError, InternalError
 from gateway.router import Route as ModelRoute
-from gateway.routes.common import json_response, parse, read_json, until_disconnected
-from gateway.state import AppState, app_state
+from gateway.routes.common import authorized_call, json_response, until_disconnected
+from gateway.state import AppState
 from providers.base import ChatRequest, StreamChunk
 from providers.sse import DONE, encode_data
 
@@ -23,12 +23,7 @@ log = logging.getLogger("gateway")
 
 
 async def chat_completions(request: Request) -> Response:
-    gateway = app_state(request)
-    caller = await gateway.auth.authenticate(request.headers)
-    chat = parse(ChatRequest, await read_json(request))
-    route = gateway.router.resolve(chat.model)
-    request.state.model = route.model
-    caller.check_model(route.model)
+    gateway, chat, route = await authorized_call(request, ChatRequest)
     if chat.stream:
         return await _stream(request, gateway, route, chat)
     result = await until_disconnected(request, gateway.router.chat(route, chat))

@@ -12,9 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.errors import GatewayError, InvalidJSON, InvalidRequest
+from gateway.router import Route as ModelRoute
+from gateway.state import AppState, app_state
+from providers.base import ChatRequest, EmbeddingRequest
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R", ChatRequest, EmbeddingRequest)
 
 
 class ClientDisconnected(GatewayError):
@@ -52,6 +56,18 @@ def parse(model: type[M], data: dict[str, Any]) -> M:
             raise InvalidRequest(f"Missing required parameter: '{param}'.", param=param) from None
         raise InvalidRequest(f"Invalid value for '{param}': {error['msg']}.", param=param) from None
     return parsed
+
+
+async def authorized_call(request: Request, body_type: type[R]
+                          ) -> tuple[AppState, R, ModelRoute]:
+    """The start of every model call: who calls, what they ask, which model answers it."""
+    gateway = app_state(request)
+    caller = await gateway.auth.authenticate(request.headers)
+    body = parse(body_type, await read_json(request))
+    route = gateway.router.resolve(body.model)
+    request.state.model = route.model
+    caller.check_model(route.model)
+    return gateway, body, route
 
 
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
