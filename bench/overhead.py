@@ -8,7 +8,11 @@ gateway/direct and the p50 latency the gateway adds, against the targets: >= 0.5
 at c=32 and <= 1 ms added p50 at c=1. Any socket error or status >= 400 stops the run.
 
     python bench/overhead.py [--duration 10] [--workers 1] [--http-client aiohttp|httpx]
-                             [--vs litellm] [--json PATH]
+                             [--upstream starlette|raw] [--vs litellm] [--json PATH]
+
+The default upstream is an ordinary Python server (Starlette on uvicorn) serving canned
+answers, each stream event written on its own; ``--upstream raw`` is a bare httptools server
+that answers ~70k req/s here, to show the gateway's own ceiling.
 
 Needs ``wrk`` on PATH. The CPU table shows how busy each process was (100% = one core), to
 tell whether the upstream or wrk rather than the server was the bottleneck.
@@ -101,7 +105,8 @@ class Processes:
     def start(self, cmd: Sequence[str], log: Path, *, env: dict[str, str] | None = None,
               stdout: int | None = None) -> subprocess.Popen[bytes]:
         with log.open("wb") as log_file:
-            proc = subprocess.Popen(cmd, stdout=stdout or log_file, stderr=log_file, env=env,
+            proc = subprocess.Popen(cmd, stdout=log_file if stdout is None else stdout,
+                                    stderr=log_file, env=env,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
         self._procs.append(proc)
         return proc
@@ -157,9 +162,10 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, name: str) -> 
                      f"{log_tail(log)}")
 
 
-def start_upstream(procs: Processes, workdir: Path) -> Target:
+def start_upstream(procs: Processes, workdir: Path, kind: str) -> Target:
     log = workdir / "upstream.log"
-    proc = procs.start([sys.executable, str(FAKE_UPSTREAM)], log, stdout=subprocess.PIPE)
+    proc = procs.start([sys.executable, str(FAKE_UPSTREAM), "--server", kind], log,
+                       stdout=subprocess.PIPE)
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], START_TIMEOUT_S)
     line = proc.stdout.readline() if ready else b""
@@ -320,15 +326,22 @@ def measure(target: Target, scenario: Scenario, duration: int, upstream: Target)
                   n["errors"], cpu)
 
 
-def bench_target(target: Target, duration: int, upstream: Target) -> list[Result]:
-    check_target(target)
-    results = []
+def bench_all(upstream: Target, proxies: list[Target], duration: int
+              ) -> dict[str, list[Result]]:
+    """Every scenario straight to the upstream and through each proxy, back to back within a
+    scenario so that they share the machine's conditions of the moment."""
+    targets = [upstream, *proxies]
+    for target in targets:
+        check_target(target)
+    results: dict[str, list[Result]] = {t.name: [] for t in targets}
     for scenario in SCENARIOS:
-        print(f"  {target.name}: {scenario.name} ...", end=" ", flush=True)
-        result = measure(target, scenario, duration, upstream)
-        print(f"{result.rps:,.0f} req/s, p50 {result.p50_ms:.3f} ms", flush=True)
-        results.append(result)
-    check_target(target)
+        for target in targets:
+            print(f"  {scenario.name:<16} {target.name:<8} ...", end=" ", flush=True)
+            result = measure(target, scenario, duration, upstream)
+            print(f"{result.rps:>8,.0f} req/s, p50 {result.p50_ms:.3f} ms", flush=True)
+            results[target.name].append(result)
+    for target in targets:
+        check_target(target)
     return results
 
 
@@ -386,19 +399,24 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run (default 10)")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes")
     parser.add_argument("--http-client", choices=["aiohttp", "httpx"], default="aiohttp")
+    parser.add_argument("--upstream", choices=["starlette", "raw"], default="starlette",
+                        help="the fake upstream: an ordinary Python server (starlette, the "
+                             "default) or a raw httptools one that no Python proxy can keep "
+                             "up with (raw)")
     parser.add_argument("--vs", choices=["litellm"], help="also bench this other proxy")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     return parser.parse_args(argv)
 
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
-    upstream = start_upstream(procs, workdir)
-    targets = [upstream, start_gateway(procs, workdir, upstream, args)]
+    upstream = start_upstream(procs, workdir, args.upstream)
+    proxies = [start_gateway(procs, workdir, upstream, args)]
     if args.vs == "litellm" and (litellm := start_litellm(procs, workdir, upstream, args)):
-        targets.append(litellm)
+        proxies.append(litellm)
     print(f"wrk: {args.duration}s per run after a {WARMUP_S}s warm-up; gateway: "
-          f"{args.workers} worker(s), http_client={args.http_client}", flush=True)
-    results = {t.name: bench_target(t, args.duration, upstream) for t in targets}
+          f"{args.workers} worker(s), http_client={args.http_client}; "
+          f"upstream: {args.upstream}", flush=True)
+    results = bench_all(upstream, proxies, args.duration)
     comparisons = [row for name, rs in results.items() if name != "direct"
                    for row in print_comparison(results["direct"], rs)]
     print_cpu([r for rs in results.values() for r in rs])

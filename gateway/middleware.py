@@ -11,9 +11,10 @@ Pure ASGI (no BaseHTTPMiddleware) to stay cheap on the hot path. It
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +25,15 @@ from gateway.metrics import Metrics
 log = logging.getLogger("gateway")
 
 CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
+
+# Request ids: a random prefix per process and a counter, 32 hex digits like a uuid4 but
+# without a system call per request.
+_ID_PREFIX = os.urandom(10).hex()
+_ID_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
 
 
 class GatewayMiddleware:
@@ -37,7 +47,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or uuid.uuid4().hex
+        request_id = _header(scope, b"x-request-id") or new_request_id()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"], state["started"] = request_id, started
         id_header = (b"x-request-id", request_id.encode("latin-1"))

@@ -86,7 +86,8 @@ class _Request(BaseModel):
 
     model_config = ConfigDict(extra="allow", strict=True)
     model: str = Field(min_length=1)
-    _raw: dict[str, Any] = PrivateAttr(default_factory=dict)
+    # (a default_factory here would cost a signature inspection on every request)
+    _raw: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Any:
@@ -98,7 +99,7 @@ class _Request(BaseModel):
     @property
     def raw(self) -> dict[str, Any]:
         """The body exactly as the client sent it, unknown fields included."""
-        return self._raw
+        return self._raw if self._raw is not None else self.model_dump(exclude_unset=True)
 
 
 class ChatRequest(_Request):

@@ -12,6 +12,7 @@ at 0.8-0.9x a direct call at concurrency 32) and httpx (kept for comparison; its
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -71,6 +72,12 @@ class _AiohttpResponse:
             yield data
 
 
+@functools.lru_cache(maxsize=256)
+def _aiohttp_timeout(timeout: Timeout) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect,
+                                 sock_read=timeout.idle)
+
+
 class AiohttpClient:
     def __init__(self, max_connections: int = 1000) -> None:
         connector = aiohttp.TCPConnector(limit=max_connections, limit_per_host=0,
@@ -82,11 +89,9 @@ class AiohttpClient:
     async def post(
         self, url: str, *, content: bytes, headers: Mapping[str, str], timeout: Timeout
     ) -> AsyncIterator[UpstreamResponse]:
-        client_timeout = aiohttp.ClientTimeout(total=timeout.total, sock_connect=timeout.connect,
-                                               sock_read=timeout.idle)
         try:
-            async with self._session.post(url, data=content, headers=dict(headers),
-                                          timeout=client_timeout) as response:
+            async with self._session.post(url, data=content, headers=headers,
+                                          timeout=_aiohttp_timeout(timeout)) as response:
                 try:
                     yield _AiohttpResponse(response)
                 finally:
