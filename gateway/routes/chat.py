@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
-from sse_starlette import EventSourceResponse
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -16,6 +15,7 @@ from gateway.errors import GatewayError, InternalError
 from gateway.router import Route as ModelRoute
 from gateway.routes.common import authorized_call, json_response, until_disconnected
 from gateway.state import AppState
+from gateway.streaming import SSEResponse
 from providers.base import ChatRequest, StreamChunk
 from providers.sse import DONE, encode_data
 
@@ -41,11 +41,11 @@ async def _stream(request: Request, gateway: AppState, route: ModelRoute,
         await chunks.aclose()
         raise
     gateway.metrics.ttft.labels(route.model).observe(time.perf_counter() - request.state.started)
-    return EventSourceResponse(_events(first, chunks), sep="\n")
+    return SSEResponse(_events(first, chunks))
 
 
 async def _events(first: StreamChunk | None, chunks: AsyncGenerator[StreamChunk, None]
-                  ) -> AsyncIterator[bytes]:
+                  ) -> AsyncGenerator[bytes, None]:
     async with aclosing(chunks):
         try:
             if first is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
@@ -11,20 +10,15 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.errors import GatewayError, InvalidJSON, InvalidRequest
+from gateway.errors import InvalidJSON, InvalidRequest
 from gateway.router import Route as ModelRoute
 from gateway.state import AppState, app_state
+from gateway.streaming import CancelOnDisconnect
 from providers.base import ChatRequest, EmbeddingRequest
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 R = TypeVar("R", ChatRequest, EmbeddingRequest)
-
-
-class ClientDisconnected(GatewayError):
-    """The client went away before its answer was ready. Nobody reads this response."""
-
-    status, type, code = 499, "invalid_request_error", "client_closed_request"
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -76,30 +70,7 @@ def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None
 
 
 async def until_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
-    """Await ``awaitable``, cancelling it the moment the client disconnects.
-
-    The request body must already have been read: the next ``receive()`` then only returns
-    when the client goes away.
-    """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = finished = False
-
-    async def watch() -> None:
-        nonlocal gone
-        message = await request.receive()
-        if message["type"] == "http.disconnect" and not finished:
-            gone = True
-            task.cancel()
-
-    watcher = asyncio.create_task(watch())
-    try:
+    """Await ``awaitable``, abandoning it the moment the client disconnects. The request body
+    must already have been read."""
+    with CancelOnDisconnect(request.receive):
         return await awaitable
-    except asyncio.CancelledError:
-        if gone:
-            task.uncancel()
-            raise ClientDisconnected("The client closed the connection.") from None
-        raise
-    finally:
-        finished = True
-        watcher.cancel()
