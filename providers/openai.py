@@ -26,23 +26,30 @@ from providers.http import HTTPClient, Timeout
 from providers.sse import SSEDecoder
 
 
-class OpenAIConfig(RemoteDeploymentConfig):
+class _OpenAISpeakingConfig(RemoteDeploymentConfig):
+    # Ask the upstream for usage on every stream (to count tokens). Turn off for an old
+    # server that rejects ``stream_options``; its streams then go uncounted.
+    stream_usage: bool = True
+
+
+class OpenAIConfig(_OpenAISpeakingConfig):
     provider: Literal["openai"]
     api_base: str = "https://api.openai.com/v1"
     organization: str | None = None
 
 
-class OpenAICompatibleConfig(RemoteDeploymentConfig):
+class OpenAICompatibleConfig(_OpenAISpeakingConfig):
     provider: Literal["openai-compatible"]
 
 
 _USAGE_NULL = b',"usage":null'
 
 
-def to_upstream(raw: dict[str, Any], model: str, *, stream: bool) -> bytes:
-    """The client's body with the upstream model id; streams always ask for usage."""
+def to_upstream(raw: dict[str, Any], model: str, *, stream: bool,
+                stream_usage: bool = True) -> bytes:
+    """The client's body with the upstream model id; streams ask for usage."""
     body = {**raw, "model": model}
-    if stream:
+    if stream and stream_usage:
         body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
     return orjson.dumps(body)
 
@@ -106,8 +113,9 @@ def error_from_body(status: int, body: bytes, headers: Mapping[str, str]) -> Gat
 class OpenAIProvider:
     Config: ClassVar[type[DeploymentConfig]] = OpenAIConfig
 
-    def __init__(self, config: RemoteDeploymentConfig, http: HTTPClient) -> None:
+    def __init__(self, config: _OpenAISpeakingConfig, http: HTTPClient) -> None:
         self._http = http
+        self._stream_usage = config.stream_usage
         base = config.base_url
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
@@ -141,7 +149,7 @@ class OpenAIProvider:
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:
-        content = to_upstream(request.raw, model, stream=True)
+        content = to_upstream(request.raw, model, stream=True, stream_usage=self._stream_usage)
         wants_usage = request.include_usage
         async with self._http.post(self._chat_url, content=content, headers=self._stream_headers,
                                    timeout=self._stream_timeout) as response:

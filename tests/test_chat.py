@@ -172,3 +172,15 @@ def test_httpx_upstream_client(make_gateway: GatewayFactory, fake_openai: FakeOp
         list(client.chat.completions.create(model="fake/cut-stream", messages=MESSAGES,  # type: ignore[arg-type]
                                             stream=True))
     assert "closed the stream" in str(caught.value)
+
+
+def test_stream_usage_can_be_turned_off(make_gateway: GatewayFactory,
+                                        fake_openai: FakeOpenAI) -> None:
+    """For old servers that reject stream_options: the body goes up as the client sent it."""
+    config = gateway_config(fake_openai.url)  # type: ignore[attr-defined]
+    config["models"][0]["stream_usage"] = False
+    client = openai.OpenAI(base_url=f"{make_gateway(config)}/v1", api_key=MASTER_KEY)
+    chunks = list(client.chat.completions.create(model="gpt-test", messages=MESSAGES,  # type: ignore[arg-type]
+                                                 stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "echo: hello big world"
+    assert "stream_options" not in fake_openai.requests[-1]

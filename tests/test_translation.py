@@ -34,6 +34,8 @@ def test_to_upstream_replaces_model_and_asks_usage_on_streams() -> None:
         "model": "real", "messages": [], "stream": True,
         "stream_options": {"x": 1, "include_usage": True}, "extra": True}
     assert "stream_options" not in orjson.loads(to_upstream({"model": "a"}, "b", stream=False))
+    assert orjson.loads(to_upstream(raw, "real", stream=True, stream_usage=False))[
+        "stream_options"] == {"x": 1}
     assert raw["model"] == "alias"  # the client's body is not changed
 
 
