@@ -50,6 +50,18 @@ class Metrics:
         self.in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
                                registry=r, multiprocess_mode="livesum")
 
+        self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+
+    def answered(self, model: str, endpoint: str, status: str, seconds: float) -> None:
+        """One request answered: counted and timed (label children cached: hot path)."""
+        key = (model, endpoint, status)
+        children = self._answered.get(key)
+        if children is None:
+            children = self._answered[key] = (self.requests.labels(model, endpoint, status),
+                                              self.duration.labels(model, endpoint))
+        children[0].inc()
+        children[1].observe(seconds)
+
     def count_tokens(self, model: str, prompt: int, completion: int) -> None:
         if prompt:
             self.tokens.labels(model, "prompt").inc(prompt)

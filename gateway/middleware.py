@@ -82,9 +82,8 @@ class GatewayMiddleware:
     def _observe(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         route = scope.get("route")
         endpoint = getattr(route, "path", None) or "unmatched"
-        model = state.get("model", "")
-        self.metrics.requests.labels(model, endpoint, str(status)).inc()
-        self.metrics.duration.labels(model, endpoint).observe(time.perf_counter() - started)
+        self.metrics.answered(state.get("model", ""), endpoint, str(status),
+                              time.perf_counter() - started)
 
     def _check_length(self, scope: Scope) -> GatewayError | None:
         length = _header(scope, b"content-length")
