@@ -8,7 +8,7 @@ gateway/direct and the p50 latency the gateway adds, against the targets: >= 0.5
 at c=32 and <= 1 ms added p50 at c=1. Any socket error or status >= 400 stops the run.
 
     python bench/overhead.py [--duration 10] [--workers 1] [--http-client aiohttp|httpx]
-                             [--upstream starlette|raw] [--vs litellm] [--json PATH]
+                             [--upstream starlette|raw] [--vs litellm|floor] [--json PATH]
 
 The default upstream is an ordinary Python server (Starlette on uvicorn) serving canned
 answers, each stream event written on its own; ``--upstream raw`` is a bare httptools server
@@ -192,6 +192,15 @@ def start_gateway(procs: Processes, workdir: Path, upstream: Target,
     proc = procs.start(cmd, log, env=env)
     target = Target("gateway", f"http://127.0.0.1:{port}", proc.pid)
     wait_http(f"{target.base_url}/health", proc, log, "the gateway")
+    return target
+
+
+def start_floor(procs: Processes, workdir: Path, upstream: Target) -> Target:
+    port, log = free_port(), workdir / "floor.log"
+    proc = procs.start([sys.executable, str(BENCH_DIR / "floor_proxy.py"), upstream.base_url,
+                        str(port)], log)
+    target = Target("floor", f"http://127.0.0.1:{port}", proc.pid)
+    wait_http(f"{target.base_url}/health", proc, log, "the floor proxy")
     return target
 
 
@@ -403,7 +412,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the fake upstream: an ordinary Python server (starlette, the "
                              "default) or a raw httptools one that no Python proxy can keep "
                              "up with (raw)")
-    parser.add_argument("--vs", choices=["litellm"], help="also bench this other proxy")
+    parser.add_argument("--vs", choices=["litellm", "floor"],
+                        help="also bench another proxy: litellm, or floor (bench/floor_proxy.py, "
+                             "the least a Starlette + aiohttp proxy can cost)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     return parser.parse_args(argv)
 
@@ -413,6 +424,8 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, 
     proxies = [start_gateway(procs, workdir, upstream, args)]
     if args.vs == "litellm" and (litellm := start_litellm(procs, workdir, upstream, args)):
         proxies.append(litellm)
+    if args.vs == "floor":
+        proxies.append(start_floor(procs, workdir, upstream))
     print(f"wrk: {args.duration}s per run after a {WARMUP_S}s warm-up; gateway: "
           f"{args.workers} worker(s), http_client={args.http_client}; "
           f"upstream: {args.upstream}", flush=True)

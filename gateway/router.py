@@ -50,34 +50,31 @@ class Router:
     def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
                  metrics: Metrics) -> None:
         self._metrics = metrics
-        self._exact: dict[str, list[Deployment]] = {}
-        self._wildcards: dict[str, list[Deployment]] = {}
+        by_name: dict[str, list[Deployment]] = {}
         for config in configs:
-            provider_class = PROVIDERS[config.provider]
-            deployment = Deployment(config, provider_class(config, http))  # type: ignore[call-arg]
-            table = self._wildcards if config.is_wildcard else self._exact
-            table.setdefault(config.name, []).append(deployment)
+            provider = PROVIDERS[config.provider](config, http)
+            by_name.setdefault(config.name, []).append(Deployment(config, provider))
+        self._exact = {name: Route(name, tuple(deployments))
+                       for name, deployments in by_name.items() if "*" not in name}
+        self._wildcards: list[tuple[str, str, tuple[Deployment, ...]]] = [
+            (name.partition("*")[0], name.partition("*")[2], tuple(deployments))
+            for name, deployments in by_name.items() if "*" in name]
         self._turn = itertools.count()
 
     def names(self) -> list[tuple[str, str]]:
         """(name, provider) of every model a client can list; wildcards are not listed."""
-        return [(name, deployments[0].config.provider) for name, deployments in self._exact.items()]
+        return [(name, route.deployments[0].config.provider)
+                for name, route in self._exact.items()]
 
     def resolve(self, model: str) -> Route:
-        deployments = self._exact.get(model)
-        if deployments is None:
-            deployments = self._match_wildcard(model)
-        if not deployments:
-            raise ModelNotFound(model)
-        return Route(model, tuple(deployments))
-
-    def _match_wildcard(self, model: str) -> list[Deployment] | None:
-        for pattern, deployments in self._wildcards.items():
-            prefix, _, suffix = pattern.partition("*")
+        route = self._exact.get(model)
+        if route is not None:
+            return route
+        for prefix, suffix, deployments in self._wildcards:
             if (len(model) > len(prefix) + len(suffix) and model.startswith(prefix)
                     and model.endswith(suffix)):
-                return deployments
-        return None
+                return Route(model, deployments)
+        raise ModelNotFound(model)
 
     def _pick(self, route: Route) -> Deployment:
         deployments = route.deployments

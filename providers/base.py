@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr
+
+from providers.http import HTTPClient
 
 
 class DeploymentConfig(BaseModel):
@@ -81,7 +83,7 @@ class ResponseFormat(BaseModel):
     json_schema: dict[str, Any] | None = None
 
 
-class _Request(BaseModel):
+class APIRequest(BaseModel):
     """A request body validated for shape, with the original dict kept for pass-through."""
 
     model_config = ConfigDict(extra="allow", strict=True)
@@ -90,7 +92,7 @@ class _Request(BaseModel):
     _raw: dict[str, Any] | None = PrivateAttr(default=None)
 
     @classmethod
-    def parse(cls, raw: dict[str, Any]) -> Any:
+    def parse(cls, raw: dict[str, Any]) -> Self:
         """Validate ``raw``; raises pydantic's ValidationError."""
         request = cls.model_validate(raw)
         request._raw = raw
@@ -102,7 +104,7 @@ class _Request(BaseModel):
         return self._raw if self._raw is not None else self.model_dump(exclude_unset=True)
 
 
-class ChatRequest(_Request):
+class ChatRequest(APIRequest):
     messages: list[Message] = Field(min_length=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -125,7 +127,7 @@ class ChatRequest(_Request):
         return self.stream_options is not None and self.stream_options.include_usage
 
 
-class EmbeddingRequest(_Request):
+class EmbeddingRequest(APIRequest):
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: int | None = Field(default=None, ge=1)
@@ -164,6 +166,8 @@ class Provider(Protocol):
     """What every chat backend implements. ``model`` is the upstream model id."""
 
     Config: ClassVar[type[DeploymentConfig]]
+
+    def __init__(self, config: Any, http: HTTPClient) -> None: ...
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult: ...
 

@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,11 +14,10 @@ from gateway.errors import InvalidJSON, InvalidRequest
 from gateway.router import Route as ModelRoute
 from gateway.state import AppState, app_state
 from gateway.streaming import CancelOnDisconnect
-from providers.base import ChatRequest, EmbeddingRequest
+from providers.base import APIRequest
 
 T = TypeVar("T")
-M = TypeVar("M", bound=BaseModel)
-R = TypeVar("R", ChatRequest, EmbeddingRequest)
+R = TypeVar("R", bound=APIRequest)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -39,10 +38,10 @@ def param_path(loc: tuple[int | str, ...]) -> str:
     return path
 
 
-def parse(model: type[M], data: dict[str, Any]) -> M:
+def parse(model: type[R], data: dict[str, Any]) -> R:
     """Validate a request body; the first problem becomes a 400 naming the field."""
     try:
-        parsed: M = model.parse(data)  # type: ignore[attr-defined]
+        parsed = model.parse(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         param = param_path(tuple(error["loc"]))
