@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import os
 import shutil
 import sys
@@ -70,8 +69,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
     try:
         uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,

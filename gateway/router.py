@@ -9,6 +9,7 @@ it also counts each call's tokens and its upstream failures.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import AsyncGenerator, Iterable, Iterator
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from providers.base import (
     StreamChunk,
 )
 from providers.http import HTTPClient
+
+log = logging.getLogger("gateway")
 
 
 @dataclass(eq=False, slots=True)
@@ -96,8 +99,10 @@ class Router:
         try:
             yield
         except GatewayError as error:
-            self._metrics.upstream_errors.labels(route.model, deployment.config.provider,
-                                                 error.code or "error").inc()
+            provider = deployment.config.provider
+            self._metrics.upstream_errors.labels(route.model, provider, error.code or "error").inc()
+            log.warning("model %s (%s) failed: %d %s: %s", route.model, provider, error.status,
+                        error.code, error.message)
             raise
         finally:
             deployment.in_flight -= 1
