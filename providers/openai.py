@@ -75,22 +75,23 @@ def from_upstream(body: bytes, *, expect: str = "choices") -> ChatResult:
 
 
 def from_upstream_chunk(data: bytes, *, client_wants_usage: bool) -> StreamChunk:
-    """One upstream SSE ``data`` payload as a chunk, parsed only when it may carry usage."""
-    if data.startswith(b'{"error"'):
-        raise error_from_body(502, data, {})
-    if b'"usage":' not in data:
-        return StreamChunk(data)
-    if not client_wants_usage:
-        data = data.replace(_USAGE_NULL, b"")
-        if b'"usage":' not in data:
-            return StreamChunk(data)
+    """One upstream SSE ``data`` payload as a chunk. It is parsed (to check it and read its
+    usage) but passes on as the upstream wrote it, less the ``"usage":null`` that the gateway
+    caused by asking for usage the client did not want."""
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise UpstreamError("The upstream sent a stream chunk that is not JSON.") from exc
+    if not isinstance(parsed, dict):
+        raise UpstreamError("The upstream sent a stream chunk that is not a JSON object.")
+    if "error" in parsed:
+        raise error_from_body(502, data, {})
     usage = usage_from(parsed.get("usage"))
-    usage_only = usage is not None and not parsed.get("choices")
-    return StreamChunk(data, usage=usage, usage_only=usage_only)
+    if usage is None:
+        if not client_wants_usage and "usage" in parsed:
+            data = data.replace(_USAGE_NULL, b"")
+        return StreamChunk(data)
+    return StreamChunk(data, usage=usage, usage_only=not parsed.get("choices"))
 
 
 def error_from_body(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:

@@ -150,7 +150,8 @@ def test_upstream_timeout_is_504(make_gateway: GatewayFactory, fake_openai: Fake
 
 def test_error_after_stream_started_is_one_event(gateway: str) -> None:
     for model, code in (("fake/midstream-error", "upstream_error"),
-                        ("fake/cut-stream", "upstream_error")):
+                        ("fake/cut-stream", "upstream_error"),
+                        ("fake/bad-chunk", "upstream_error")):
         body = {"model": model, "messages": MESSAGES, "stream": True}
         with httpx.stream("POST", f"{gateway}/v1/chat/completions", json=body,
                           headers=AUTH) as response:

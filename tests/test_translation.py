@@ -57,9 +57,14 @@ def test_from_upstream_chunk(data: bytes, wants: bool, expected_data: bytes,
     assert (chunk.data, chunk.usage, chunk.usage_only) == (expected_data, usage, usage_only)
 
 
-def test_from_upstream_chunk_error_event() -> None:
-    with pytest.raises(errors.UpstreamError, match="boom"):
-        from_upstream_chunk(b'{"error":{"message":"boom"}}', client_wants_usage=False)
+@pytest.mark.parametrize(("data", "message"), [
+    (b'{"error":{"message":"boom"}}', "boom"),
+    (b"hello", "not JSON"),
+    (b"[1]", "not a JSON object"),
+])
+def test_from_upstream_chunk_errors(data: bytes, message: str) -> None:
+    with pytest.raises(errors.UpstreamError, match=message):
+        from_upstream_chunk(data, client_wants_usage=False)
 
 
 def test_from_upstream_keeps_bytes() -> None:

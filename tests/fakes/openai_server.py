@@ -11,6 +11,7 @@ The upstream model id picks a behaviour:
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one chunk, then an ``error`` event;
 - ``cut-stream``: one chunk, then the connection ends without ``[DONE]``;
+- ``bad-chunk``: one chunk, then one that is not JSON;
 - ``tool-call``: answers with a call to the first tool in ``tools``.
 """
 
@@ -116,8 +117,10 @@ class FakeOpenAI:
                 await asyncio.sleep(3600)
             if model == "gated-stream":
                 await asyncio.to_thread(self.gate.wait, 10)
-            if model in ("midstream-error", "cut-stream"):
+            if model in ("midstream-error", "cut-stream", "bad-chunk"):
                 yield sse(chunk(body, {"content": words[0]}, include_usage))
+                if model == "bad-chunk":
+                    yield b"data: <html>oops</html>\n\n"
                 if model == "midstream-error":
                     yield sse({"error": {"message": "The server had an error while processing "
                                          "your request.", "type": "server_error",
