@@ -82,3 +82,17 @@ async def test_gateway_serves_on_after_disconnects(gateway: str, fake_openai: Fa
     assert ok.status_code == 200
     assert "gateway_in_flight_requests 1.0" in metrics  # only the scrape itself
     assert 'status="499"' in metrics
+
+
+async def test_many_concurrent_streams_keep_their_own_answers(gateway: str) -> None:
+    client = openai.AsyncOpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
+
+    async def one(i: int) -> str:
+        stream = await client.chat.completions.create(
+            model="gpt-test", stream=True,
+            messages=[{"role": "user", "content": f"number {i} here"}])
+        return "".join([c.choices[0].delta.content or "" async for c in stream])
+
+    answers = await asyncio.gather(*(one(i) for i in range(40)))
+    assert answers == [f"echo: number {i} here" for i in range(40)]
+    await client.close()
