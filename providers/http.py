@@ -4,9 +4,9 @@ Providers only ever ``post`` bytes and read bytes back, whole or as they arrive.
 failures come out as gateway errors: a timeout as ``UpstreamTimeout``, a refused or broken
 connection as ``UpstreamUnavailable``, anything else the transport raises as ``UpstreamError``.
 
-Two implementations: aiohttp (the default: on this project's benchmark it keeps the gateway
-at 0.8-0.9x a direct call at concurrency 32) and httpx (kept for comparison; its pooled
-``AsyncClient`` measured far slower under concurrency).
+Two implementations, chosen by ``server.http_client``: aiohttp (the default) and httpx. On
+``bench/overhead.py`` at concurrency 32 the gateway answered 1,650-2,650 non-stream req/s with
+aiohttp and 458 with httpx's pooled ``AsyncClient`` (p99 290-450 ms).
 """
 
 from __future__ import annotations
