@@ -57,11 +57,14 @@ class Router:
         for config in configs:
             provider = PROVIDERS[config.provider](config, http)
             by_name.setdefault(config.name, []).append(Deployment(config, provider))
-        self._exact = {name: Route(name, tuple(deployments))
-                       for name, deployments in by_name.items() if "*" not in name}
-        self._wildcards: list[tuple[str, str, tuple[Deployment, ...]]] = [
-            (name.partition("*")[0], name.partition("*")[2], tuple(deployments))
-            for name, deployments in by_name.items() if "*" in name]
+        self._exact: dict[str, Route] = {}
+        self._wildcards: list[tuple[str, str, tuple[Deployment, ...]]] = []
+        for name, deployments in by_name.items():
+            if deployments[0].config.is_wildcard:
+                prefix, _, suffix = name.partition("*")
+                self._wildcards.append((prefix, suffix, tuple(deployments)))
+            else:
+                self._exact[name] = Route(name, tuple(deployments))
         self._turn = itertools.count()
 
     def names(self) -> list[tuple[str, str]]:

@@ -47,7 +47,8 @@ _USAGE_NULL = b',"usage":null'
 
 def to_upstream(raw: dict[str, Any], model: str, *, stream: bool,
                 stream_usage: bool = True) -> bytes:
-    """The client's body with the upstream model id; streams ask for usage."""
+    """The client's body (chat or embeddings) with the upstream model id; streams ask for
+    usage."""
     body = {**raw, "model": model}
     if stream and stream_usage:
         body["stream_options"] = {**(raw.get("stream_options") or {}), "include_usage": True}
@@ -145,8 +146,8 @@ class OpenAIProvider:
                                 "choices")
 
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult:
-        return await self._post(self._embeddings_url, orjson.dumps({**request.raw, "model": model}),
-                                "data")
+        return await self._post(self._embeddings_url,
+                                to_upstream(request.raw, model, stream=False), "data")
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:
