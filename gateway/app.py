@@ -68,9 +68,10 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         http = create_http_client(config.server.http_client)
         store = create_store(settings.redis_url)
+        router = Router(config.deployments, http, metrics)
         state = AppState(
             config=config,
-            router=Router(config.deployments, http, metrics),
+            router=router,
             store=store,
             auth=Authenticator(settings.master_key),
             metrics=metrics,
@@ -79,8 +80,10 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
                  store.backend, "on" if state.auth.enabled else "off")
         try:
+            await router.start()
             yield {"gateway": state}
         finally:
+            await router.aclose()
             await http.aclose()
             await store.aclose()
 

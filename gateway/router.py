@@ -23,6 +23,7 @@ from providers.base import (
     DeploymentConfig,
     EmbeddingProvider,
     EmbeddingRequest,
+    ManagedProvider,
     Provider,
     StreamChunk,
 )
@@ -54,9 +55,11 @@ class Router:
                  metrics: Metrics) -> None:
         self._metrics = metrics
         by_name: dict[str, list[Deployment]] = {}
+        self._deployments: list[Deployment] = []
         for config in configs:
-            provider = PROVIDERS[config.provider](config, http)
-            by_name.setdefault(config.name, []).append(Deployment(config, provider))
+            deployment = Deployment(config, PROVIDERS[config.provider](config, http))
+            self._deployments.append(deployment)
+            by_name.setdefault(config.name, []).append(deployment)
         self._exact: dict[str, Route] = {}
         self._wildcards: list[tuple[str, str, tuple[Deployment, ...]]] = []
         for name, deployments in by_name.items():
@@ -66,6 +69,17 @@ class Router:
             else:
                 self._exact[name] = Route(name, tuple(deployments))
         self._turn = itertools.count()
+
+    async def start(self) -> None:
+        """Start every provider that has something to set up (see ManagedProvider)."""
+        for deployment in self._deployments:
+            if isinstance(deployment.provider, ManagedProvider):
+                await deployment.provider.start()
+
+    async def aclose(self) -> None:
+        for deployment in self._deployments:
+            if isinstance(deployment.provider, ManagedProvider):
+                await deployment.provider.aclose()
 
     def names(self) -> list[tuple[str, str]]:
         """(name, provider) of every model a client can list; wildcards are not listed."""

@@ -179,3 +179,22 @@ class EmbeddingProvider(Protocol):
     """An optional capability: ``/v1/embeddings``."""
 
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult: ...
+
+
+@runtime_checkable
+class ManagedProvider(Protocol):
+    """An optional capability: a provider with resources to set up and release (a loaded
+    model, a worker thread). The gateway calls ``start`` once at start-up (a provider may load
+    lazily instead and return at once) and ``aclose`` at shut-down."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class TokenCounter(Protocol):
+    """An optional capability: count a request's prompt tokens with the backend's own
+    tokenizer (a loaded local model). Returns None when the count is not available now."""
+
+    def count_prompt_tokens(self, request: ChatRequest) -> int | None: ...
