@@ -37,6 +37,21 @@ class Store(Protocol):
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int: ...
 
+    # Hashes: a name holding fields (keys by digest, usage counters, cache indexes).
+    async def hget(self, name: str, field: str) -> bytes | None: ...
+
+    async def hset(self, name: str, field: str, value: bytes) -> None: ...
+
+    async def hdel(self, name: str, field: str) -> bool: ...
+
+    async def hgetall(self, name: str) -> dict[str, bytes]: ...
+
+    async def hlen(self, name: str) -> int: ...
+
+    async def hincrby(self, name: str, amounts: dict[str, int], ttl_s: float | None = None
+                      ) -> None:
+        """Add to several integer fields at once; ``ttl_s`` sets the hash's expiry."""
+
     async def aclose(self) -> None: ...
 
 
@@ -47,6 +62,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._hashes: dict[str, dict[str, bytes]] = {}
 
     async def ping(self) -> None:
         return None
@@ -79,8 +95,31 @@ class MemoryStore:
         self._data[key] = (str(value).encode(), expires)
         return value
 
+    async def hget(self, name: str, field: str) -> bytes | None:
+        return self._hashes.get(name, {}).get(field)
+
+    async def hset(self, name: str, field: str, value: bytes) -> None:
+        self._hashes.setdefault(name, {})[field] = value
+
+    async def hdel(self, name: str, field: str) -> bool:
+        return self._hashes.get(name, {}).pop(field, None) is not None
+
+    async def hgetall(self, name: str) -> dict[str, bytes]:
+        return dict(self._hashes.get(name, {}))
+
+    async def hlen(self, name: str) -> int:
+        return len(self._hashes.get(name, {}))
+
+    async def hincrby(self, name: str, amounts: dict[str, int], ttl_s: float | None = None
+                      ) -> None:
+        # (the hash's ttl is not kept in memory: one process lives shorter than the counters)
+        fields = self._hashes.setdefault(name, {})
+        for field, amount in amounts.items():
+            fields[field] = str(int(fields.get(field, b"0")) + amount).encode()
+
     async def aclose(self) -> None:
         self._data.clear()
+        self._hashes.clear()
 
 
 class RedisStore:
@@ -121,6 +160,37 @@ class RedisStore:
                     pipe.pexpire(key, int(ttl_s * 1000), nx=True)
                 results = await pipe.execute()
         return int(results[0])
+
+    async def hget(self, name: str, field: str) -> bytes | None:
+        with _redis_errors():
+            return cast(bytes | None, await self.client.hget(name, field))
+
+    async def hset(self, name: str, field: str, value: bytes) -> None:
+        with _redis_errors():
+            await self.client.hset(name, field, value)
+
+    async def hdel(self, name: str, field: str) -> bool:
+        with _redis_errors():
+            return bool(await self.client.hdel(name, field))
+
+    async def hgetall(self, name: str) -> dict[str, bytes]:
+        with _redis_errors():
+            raw = cast(dict[bytes, bytes], await self.client.hgetall(name))
+        return {field.decode(): value for field, value in raw.items()}
+
+    async def hlen(self, name: str) -> int:
+        with _redis_errors():
+            return int(await self.client.hlen(name))
+
+    async def hincrby(self, name: str, amounts: dict[str, int], ttl_s: float | None = None
+                      ) -> None:
+        with _redis_errors():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for field, amount in amounts.items():
+                    pipe.hincrby(name, field, amount)
+                if ttl_s:
+                    pipe.pexpire(name, int(ttl_s * 1000))
+                await pipe.execute()
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -93,3 +93,16 @@ def test_ready_without_redis_is_503(make_gateway: GatewayFactory, fake_openai: F
 def test_ready_in_memory(gateway: str) -> None:
     body = httpx.get(f"{gateway}/health/ready").json()
     assert body["checks"]["store"] == {"status": "ok", "backend": "memory"}
+
+
+async def test_hashes(store: Store) -> None:
+    assert await store.hget("h", "a") is None and await store.hlen("h") == 0
+    await store.hset("h", "a", b"1")
+    await store.hset("h", "b", b"2")
+    assert await store.hget("h", "a") == b"1"
+    assert await store.hgetall("h") == {"a": b"1", "b": b"2"}
+    assert await store.hlen("h") == 2
+    assert await store.hdel("h", "a") is True and await store.hdel("h", "a") is False
+    await store.hincrby("c", {"x": 2, "y": 5}, ttl_s=60)
+    await store.hincrby("c", {"x": 3})
+    assert await store.hgetall("c") == {"x": b"5", "y": b"5"}
