@@ -19,12 +19,16 @@ from gateway import config as config_module
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.keys import KeyStore
+from gateway.limits import create_limiter
 from gateway.metrics import Metrics
 from gateway.middleware import GatewayMiddleware
+from gateway.quotas import Quotas
 from gateway.router import Router
-from gateway.routes import chat, embeddings, health, models
+from gateway.routes import chat, embeddings, health, keys, models, usage
 from gateway.state import AppState
 from gateway.store import create_store
+from gateway.usage import UsageLog
 from providers.http import create_http_client
 
 log = logging.getLogger("gateway")
@@ -73,12 +77,14 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             config=config,
             router=router,
             store=store,
-            auth=Authenticator(settings.master_key),
+            auth=Authenticator(settings.master_key, KeyStore(store)),
             metrics=metrics,
             http=http,
+            quotas=Quotas(create_limiter(store), config.limits, metrics),
+            usage=UsageLog(store),
         )
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
-                 store.backend, "on" if state.auth.enabled else "off")
+                 store.backend, "master key" if state.auth.has_master else "virtual keys")
         try:
             await router.start()
             yield {"gateway": state}
@@ -89,7 +95,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
 
     max_body = int(config.server.max_body_mb * 1024 * 1024)
     return Starlette(
-        routes=[*chat.routes, *embeddings.routes, *models.routes, *health.routes],
+        routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
+                *health.routes],
         middleware=[Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,

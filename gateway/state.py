@@ -9,8 +9,10 @@ from starlette.requests import Request
 from gateway.auth import Authenticator
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.quotas import Quotas
 from gateway.router import Router
 from gateway.store import Store
+from gateway.usage import UsageLog
 from providers.http import HTTPClient
 
 
@@ -22,6 +24,8 @@ class AppState:
     auth: Authenticator
     metrics: Metrics
     http: HTTPClient
+    quotas: Quotas
+    usage: UsageLog
 
 
 def app_state(request: Request) -> AppState:

@@ -136,24 +136,24 @@ class RedisStore:
         self.client = aioredis.Redis(connection_pool=self._pool)
 
     async def ping(self) -> None:
-        with _redis_errors():
+        with redis_errors():
             await self.client.ping()
 
     async def get(self, key: str) -> bytes | None:
-        with _redis_errors():
+        with redis_errors():
             value = await self.client.get(key)
         return cast(bytes | None, value)
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
-        with _redis_errors():
+        with redis_errors():
             await self.client.set(key, value, px=int(ttl_s * 1000) if ttl_s else None)
 
     async def delete(self, key: str) -> bool:
-        with _redis_errors():
+        with redis_errors():
             return bool(await self.client.delete(key))
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
-        with _redis_errors():
+        with redis_errors():
             async with self.client.pipeline(transaction=True) as pipe:
                 pipe.incrby(key, amount)
                 if ttl_s:
@@ -162,29 +162,29 @@ class RedisStore:
         return int(results[0])
 
     async def hget(self, name: str, field: str) -> bytes | None:
-        with _redis_errors():
+        with redis_errors():
             return cast(bytes | None, await self.client.hget(name, field))
 
     async def hset(self, name: str, field: str, value: bytes) -> None:
-        with _redis_errors():
+        with redis_errors():
             await self.client.hset(name, field, value)
 
     async def hdel(self, name: str, field: str) -> bool:
-        with _redis_errors():
+        with redis_errors():
             return bool(await self.client.hdel(name, field))
 
     async def hgetall(self, name: str) -> dict[str, bytes]:
-        with _redis_errors():
+        with redis_errors():
             raw = cast(dict[bytes, bytes], await self.client.hgetall(name))
         return {field.decode(): value for field, value in raw.items()}
 
     async def hlen(self, name: str) -> int:
-        with _redis_errors():
+        with redis_errors():
             return int(await self.client.hlen(name))
 
     async def hincrby(self, name: str, amounts: dict[str, int], ttl_s: float | None = None
                       ) -> None:
-        with _redis_errors():
+        with redis_errors():
             async with self.client.pipeline(transaction=False) as pipe:
                 for field, amount in amounts.items():
                     pipe.hincrby(name, field, amount)
@@ -198,7 +198,7 @@ class RedisStore:
 
 
 @contextmanager
-def _redis_errors() -> Iterator[None]:
+def redis_errors() -> Iterator[None]:
     try:
         yield
     except (RedisError, OSError) as exc:

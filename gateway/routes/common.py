@@ -2,22 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.auth import Caller
 from gateway.errors import InvalidJSON, InvalidRequest
+from gateway.quotas import Ticket
 from gateway.router import Route as ModelRoute
 from gateway.state import AppState, app_state
 from gateway.streaming import CancelOnDisconnect
-from providers.base import APIRequest
+from providers.base import APIRequest, Usage
 
 T = TypeVar("T")
 R = TypeVar("R", bound=APIRequest)
+M = TypeVar("M", bound=BaseModel)
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -39,9 +44,18 @@ def param_path(loc: tuple[int | str, ...]) -> str:
 
 
 def parse(model: type[R], data: dict[str, Any]) -> R:
-    """Validate a request body; the first problem becomes a 400 naming the field."""
+    """Validate a model request body; the first problem becomes a 400 naming the field."""
+    return _validated(model.parse, data)
+
+
+def parse_model(model: type[M], data: dict[str, Any]) -> M:
+    """Validate any other body (a pydantic model) the same way."""
+    return _validated(model.model_validate, data)
+
+
+def _validated(validate: Callable[[dict[str, Any]], T], data: dict[str, Any]) -> T:
     try:
-        parsed = model.parse(data)
+        parsed = validate(data)
     except ValidationError as exc:
         error = exc.errors()[0]
         param = param_path(tuple(error["loc"]))
@@ -51,16 +65,55 @@ def parse(model: type[R], data: dict[str, Any]) -> R:
     return parsed
 
 
-async def authorized_call(request: Request, body_type: type[R]
-                          ) -> tuple[AppState, R, ModelRoute]:
-    """The start of every model call: who calls, what they ask, which model answers it."""
+@dataclass(slots=True)
+class ModelCall(Generic[R]):
+    """One call to a model: who calls, what they ask, which model answers, what it took from
+    the caller's limits."""
+
+    gateway: AppState
+    caller: Caller
+    body: R
+    route: ModelRoute
+    user: str | None
+    ticket: Ticket = field(default_factory=Ticket)
+
+    async def finish(self, usage: Usage | None, *, cached: bool = False) -> None:
+        """Once the answer has ended: settle the limits and record the usage. A cached answer
+        used no tokens."""
+        used = Usage(0, 0) if cached else usage
+        await self.gateway.quotas.settle(self.ticket, used)
+        await self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
+                                        used.prompt_tokens if used else 0,
+                                        used.completion_tokens if used else 0)
+
+    async def release(self) -> None:
+        """The call failed: give back the tokens it had reserved."""
+        await self.gateway.quotas.settle(self.ticket, Usage(0, 0))
+
+    def respond(self, body: bytes, usage: Usage | None, *, cached: bool = False,
+                headers: dict[str, str] | None = None) -> Response:
+        """The JSON answer, with the limit headers; usage is settled after it is sent."""
+        return Response(body, media_type="application/json",
+                        headers={**self.ticket.headers, **(headers or {})},
+                        background=BackgroundTask(self.finish, usage, cached=cached))
+
+
+async def authorized_call(request: Request, body_type: type[R],
+                          cost: Callable[[AppState, R, ModelRoute], Awaitable[int]]
+                          ) -> ModelCall[R]:
+    """The start of every model call: who calls, what they ask, which model answers it, and
+    whether the caller's limits let it (``cost`` estimates its tokens, when they matter)."""
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
     body = parse(body_type, await read_json(request))
     route = gateway.router.resolve(body.model)
     request.state.model = route.model
     caller.check_model(route.model)
-    return gateway, body, route
+    user = body.raw.get("user")
+    call = ModelCall(gateway, caller, body, route,
+                     user if isinstance(user, str) else request.headers.get("x-user-id"))
+    call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, body, route))
+    return call
 
 
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None

@@ -6,14 +6,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.routes.common import authorized_call, json_response, until_disconnected
+from gateway.router import Route as ModelRoute
+from gateway.routes.common import authorized_call, until_disconnected
+from gateway.state import AppState
 from providers.base import EmbeddingRequest
 
 
+async def _cost(gateway: AppState, body: EmbeddingRequest, route: ModelRoute) -> int:
+    return await gateway.quotas.embedding_cost(body)
+
+
 async def embeddings(request: Request) -> Response:
-    gateway, embedding, route = await authorized_call(request, EmbeddingRequest)
-    result = await until_disconnected(request, gateway.router.embed(route, embedding))
-    return json_response(result.body)
+    call = await authorized_call(request, EmbeddingRequest, _cost)
+    result = await until_disconnected(request, call.gateway.router.embed(call.route, call.body))
+    return call.respond(result.body, result.usage)
 
 
 routes = [Route("/v1/embeddings", embeddings, methods=["POST"])]

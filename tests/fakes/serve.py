@@ -76,6 +76,16 @@ class RedisServer:
                     raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
 
+    def client(self) -> Any:
+        """A plain (sync) redis-py client of this server."""
+        import redis
+
+        return redis.Redis.from_url(self.url)
+
+    def flush(self) -> None:
+        with self.client() as client:
+            client.flushdb()
+
     def stop(self) -> None:
         if self.process is not None:
             self.process.terminate()

@@ -1,0 +1,154 @@
+"""A call's passage through the limits: admitted against its key's buckets before it runs,
+settled against its real usage when its answer ends.
+
+Keys: a virtual key's own ``rpm``/``tpm``, else the ``limits:`` defaults; the master key (and
+everyone, when auth is off) has no key limits. Deployments: their ``rpm``/``tpm`` from
+models.yaml, checked by the router when it picks one (``deployment_buckets``). Every admitted
+call's response carries OpenAI's ``x-ratelimit-*`` headers for the key's own limits.
+When the store is down, calls fail with 503, or pass unlimited with ``limits.fail_open``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from gateway.auth import Caller
+from gateway.config import LimitsConfig
+from gateway.errors import RateLimited
+from gateway.limits import KEY_LIMITED, OK, Bucket, BucketState, Decision, Limiter, bucket_key
+from gateway.metrics import Metrics
+from gateway.store import StoreUnavailable
+from gateway.tokens import TokenEstimator
+from providers.base import ChatRequest, EmbeddingRequest, TokenCounter, Usage
+
+log = logging.getLogger("gateway")
+
+
+@dataclass(slots=True)
+class Ticket:
+    """What one call took: its token estimate and the tpm buckets to settle."""
+
+    tokens: int = 0
+    tpm_buckets: list[Bucket] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def format_reset(ms: int) -> str:
+    """A duration as OpenAI writes its resets: ``12ms``, ``1s``, ``17.5s``, ``6m0s``."""
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, seconds = divmod(ms / 1000, 60)
+    text = f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
+    if minutes >= 60:
+        return f"{int(minutes // 60)}h{int(minutes % 60)}m{text}"
+    return f"{int(minutes)}m{text}" if minutes else text
+
+
+def _headers(states: tuple[BucketState, ...], units: tuple[str, ...]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for state, unit in zip(states, units, strict=True):
+        headers[f"x-ratelimit-limit-{unit}"] = str(state.limit)
+        headers[f"x-ratelimit-remaining-{unit}"] = str(state.remaining)
+        headers[f"x-ratelimit-reset-{unit}"] = format_reset(state.reset_ms)
+    return headers
+
+
+def estimate_cost(request: ChatRequest, prompt_tokens: int) -> int:
+    """Prompt tokens plus the most the answer may take (max_tokens for each of n choices)."""
+    most = request.max_completion_tokens or request.max_tokens or 0
+    return prompt_tokens + most * (request.n or 1)
+
+
+class Quotas:
+    def __init__(self, limiter: Limiter, defaults: LimitsConfig, metrics: Metrics) -> None:
+        self.limiter = limiter
+        self.estimator = TokenEstimator()
+        self._defaults = defaults
+        self._metrics = metrics
+        self._warned_at = 0.0
+
+    def _key_limits(self, caller: Caller) -> tuple[int | None, int | None]:
+        if caller.key_id is None:
+            return None, None
+        return caller.rpm or self._defaults.rpm, caller.tpm or self._defaults.tpm
+
+    async def chat_cost(self, request: ChatRequest, provider: object) -> int:
+        """The tokens a chat call may take: its prompt, counted by the local model's own
+        tokenizer where it has one, plus the most its answer may take."""
+        prompt = None
+        if isinstance(provider, TokenCounter):
+            prompt = provider.count_prompt_tokens(request)
+        if prompt is None:
+            await self.estimator.ready()
+            prompt = self.estimator.count_messages(request)
+        return estimate_cost(request, prompt)
+
+    async def embedding_cost(self, request: EmbeddingRequest) -> int:
+        inputs = request.input
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        await self.estimator.ready()
+        return sum(self.estimator.count_text(item) if isinstance(item, str)
+                   else len(item) if isinstance(item, list) else 1 for item in inputs)
+
+    async def admit(self, caller: Caller, cost: Callable[[], Awaitable[int]]) -> Ticket:
+        """Take one request (and the call's estimated ``cost`` in tokens, counted only when a
+        tpm limit applies) from the caller's buckets, or raise 429."""
+        rpm, tpm = self._key_limits(caller)
+        if rpm is None and tpm is None:
+            return Ticket()
+        tokens = await cost() if tpm is not None else 0
+        buckets, units = [], []
+        if rpm is not None:
+            buckets.append(Bucket(bucket_key("k", str(caller.key_id), "rpm"), rpm, 1))
+            units.append("requests")
+        tpm_bucket = None
+        if tpm is not None:
+            tpm_bucket = Bucket(bucket_key("k", str(caller.key_id), "tpm"), tpm, tokens)
+            buckets.append(tpm_bucket)
+            units.append("tokens")
+        decision = await self.take(buckets, (), refused="Rate limit reached for this API key")
+        if decision is None:
+            return Ticket()
+        return Ticket(tokens, [tpm_bucket] if tpm_bucket else [],
+                      _headers(decision.states, tuple(units)))
+
+    async def take(self, first: list[Bucket], candidates: tuple[list[Bucket], ...], *,
+                   refused: str) -> Decision | None:
+        """One decision; None when the store is down and ``fail_open`` lets the call pass."""
+        try:
+            decision = await self.limiter.take(first, candidates)
+        except StoreUnavailable:
+            if not self._defaults.fail_open:
+                raise
+            self._warn("the store is down: serving without limits (limits.fail_open)")
+            return None
+        if decision.status != OK:
+            who = "key" if decision.status == KEY_LIMITED else "deployment"
+            self._metrics.rate_limited.labels(who).inc()
+            seconds = max(1, math.ceil(decision.retry_after_ms / 1000))
+            raise RateLimited(f"{refused}. Try again in {seconds}s.", retry_after=seconds)
+        return decision
+
+    async def settle(self, ticket: Ticket, usage: Usage | None) -> None:
+        """Give back (or take more of) what the estimate got wrong, once the answer is known."""
+        if not ticket.tpm_buckets or usage is None:
+            return
+        delta = usage.prompt_tokens + usage.completion_tokens - ticket.tokens
+        if delta == 0:
+            return
+        try:
+            await self.limiter.adjust([Bucket(b.key, b.limit, delta)
+                                       for b in ticket.tpm_buckets])
+        except StoreUnavailable:
+            self._warn("the store is down: token usage not settled")
+
+    def _warn(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._warned_at > 10:
+            self._warned_at = now
+            log.warning(message)
