@@ -1,4 +1,4 @@
-"""The ``gateway`` command: ``serve`` and ``check``."""
+"""The ``gateway`` command: ``serve``, ``check`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway import keys_cli
 from gateway.config import ConfigError, GatewayConfig, load
 
 
@@ -97,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and print the model table")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
+    keys_cli.add_parser(sub)
     return parser
 
 

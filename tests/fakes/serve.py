@@ -91,3 +91,40 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+class GatewayProcess:
+    """``gateway serve`` as its own process (a replica), on a free port."""
+
+    def __init__(self, config_path: str, env: dict[str, str], *workers: str) -> None:
+        import os
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", config_path,
+             "--port", str(self.port), "--log-level", "warning", *workers],
+            env={**os.environ, **env})
+
+    def wait_ready(self, timeout_s: float = 30) -> GatewayProcess:
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"gateway exited with {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("gateway serve did not come up")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
