@@ -73,23 +73,28 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         http = create_http_client(config.server.http_client)
         store = create_store(settings.redis_url)
         router = Router(config.deployments, http, metrics)
+        usage_log = UsageLog(store)
+        key_store = KeyStore(store)
         state = AppState(
             config=config,
             router=router,
             store=store,
-            auth=Authenticator(settings.master_key, KeyStore(store)),
+            auth=Authenticator(settings.master_key, key_store),
             metrics=metrics,
             http=http,
             quotas=Quotas(create_limiter(store), config.limits, metrics),
-            usage=UsageLog(store),
+            usage=usage_log,
         )
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
                  store.backend, "master key" if state.auth.has_master else "virtual keys")
         try:
+            await key_store.start()
             await router.start()
             yield {"gateway": state}
         finally:
             await router.aclose()
+            await key_store.aclose()
+            await usage_log.aclose()
             await http.aclose()
             await store.aclose()
 

@@ -1,12 +1,17 @@
 """Virtual keys: made by the master key, stored only as SHA-256 digests, in the shared store.
 
 All keys live in one store hash, ``gw:keys``, field = the hex digest of the secret, value = the
-key's record as JSON. Every request looks its key up there (one ``HGET``): there is no
-per-replica copy, so a key revoked through any replica is refused by every replica at once.
+key's record as JSON. A replica keeps the keys it has seen in memory, so a request costs no
+store round trip to authenticate; a revoke publishes the key's digest on ``gw:keys:revoked``
+and every replica drops its copy the moment it hears it. A replica that is not subscribed
+(starting, or its connection to Redis lost) keeps no copies and reads every key from the store,
+so a revoke can never be missed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import secrets
 import time
@@ -16,7 +21,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailable
 
 KEYS_HASH = "gw:keys"
 KEY_PREFIX = "sk-gw-"
@@ -66,13 +71,49 @@ class VirtualKey:
                    expires_at=data.get("expires_at"))
 
 
+REVOKED_CHANNEL = "gw:keys:revoked"
+MAX_CACHED = 100_000
+
+
 class KeyStore:
     def __init__(self, store: Store) -> None:
         self._store = store
-        # Parsed records by their stored bytes: a key used again costs no JSON parsing, and a
-        # changed or revoked record is never served from here (the lookup still goes to the
-        # store every time).
-        self._parsed: dict[bytes, VirtualKey] = {}
+        self._cache: dict[str, VirtualKey] = {}  # digest -> key, only while subscribed
+        self._subscribed = False
+        self._generation = 0  # bumped by every revoke heard: a lookup racing one is not kept
+        self._watcher: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def aclose(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+
+    async def _watch(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                async for digest in self._store.subscribe(REVOKED_CHANNEL):
+                    if digest is None:
+                        self._subscribed, delay = True, 0.1
+                    else:
+                        self._forget(digest.decode())
+            except StoreUnavailable:
+                pass  # lost: stop trusting copies until subscribed again
+            self._subscribed = False
+            self._forget(None)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _forget(self, digest: str | None) -> None:
+        self._generation += 1
+        if digest is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(digest, None)
 
     async def create(self, spec: KeyCreate) -> tuple[VirtualKey, str]:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
@@ -91,18 +132,26 @@ class KeyStore:
     async def revoke(self, key_id: str) -> bool:
         for field, raw in (await self._store.hgetall(KEYS_HASH)).items():
             if VirtualKey.from_json(raw).id == key_id:
-                return await self._store.hdel(KEYS_HASH, field)
+                deleted = await self._store.hdel(KEYS_HASH, field)
+                self._forget(field)
+                await self._store.publish(REVOKED_CHANNEL, field.encode())
+                return deleted
         return False
 
     async def lookup(self, secret: str) -> VirtualKey | None:
-        raw = await self._store.hget(KEYS_HASH, digest_hex(secret))
+        digest = digest_hex(secret)
+        key = self._cache.get(digest)
+        if key is not None:
+            return key
+        generation = self._generation
+        raw = await self._store.hget(KEYS_HASH, digest)
         if raw is None:
             return None
-        key = self._parsed.get(raw)
-        if key is None:
-            if len(self._parsed) > 10_000:
-                self._parsed.clear()
-            key = self._parsed[raw] = VirtualKey.from_json(raw)
+        key = VirtualKey.from_json(raw)
+        if self._subscribed and generation == self._generation:
+            if len(self._cache) >= MAX_CACHED:
+                self._cache.clear()
+            self._cache[digest] = key
         return key
 
     async def exist(self) -> bool:

@@ -8,8 +8,9 @@ has a socket timeout and the connection pool blocks for a bounded time when it i
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Protocol, cast
 
@@ -52,6 +53,14 @@ class Store(Protocol):
                       ) -> None:
         """Add to several integer fields at once; ``ttl_s`` sets the hash's expiry."""
 
+    # Pub/sub: every replica hears what any replica publishes (used to drop cached keys).
+    async def publish(self, channel: str, message: bytes) -> None: ...
+
+    def subscribe(self, channel: str) -> AsyncIterator[bytes | None]:
+        """Messages on ``channel``; first ``None`` once the subscription is live. Raises
+        StoreUnavailable when the connection is lost."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -63,6 +72,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._hashes: dict[str, dict[str, bytes]] = {}
+        self._subscribers: dict[str, list[asyncio.Queue[bytes]]] = {}
 
     async def ping(self) -> None:
         return None
@@ -116,6 +126,20 @@ class MemoryStore:
         fields = self._hashes.setdefault(name, {})
         for field, amount in amounts.items():
             fields[field] = str(int(fields.get(field, b"0")) + amount).encode()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        for queue in self._subscribers.get(channel, []):
+            queue.put_nowait(message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes | None]:
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._subscribers.setdefault(channel, []).append(queue)
+        try:
+            yield None
+            while True:
+                yield await queue.get()
+        finally:
+            self._subscribers[channel].remove(queue)
 
     async def aclose(self) -> None:
         self._data.clear()
@@ -191,6 +215,30 @@ class RedisStore:
                 if ttl_s:
                     pipe.pexpire(name, int(ttl_s * 1000))
                 await pipe.execute()
+
+    async def publish(self, channel: str, message: bytes) -> None:
+        with redis_errors():
+            await self.client.publish(channel, message)
+
+    async def subscribe(self, channel: str) -> AsyncIterator[bytes | None]:
+        pubsub = self.client.pubsub()
+        try:
+            with redis_errors():
+                await pubsub.subscribe(channel)
+                idle = 0
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        idle += 1
+                        if idle % 5 == 0:  # a quiet channel: check the connection lives
+                            await pubsub.ping()
+                        continue
+                    if message["type"] == "subscribe":
+                        yield None
+                    elif message["type"] == "message":
+                        yield message["data"]
+        finally:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     async def aclose(self) -> None:
         await self.client.aclose()

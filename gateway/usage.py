@@ -2,12 +2,17 @@
 
 One store hash per UTC day (``gw:usage:2026-11-22``, kept 400 days); its fields are the JSON
 list ``[key_id, user, model]`` followed by ``\\x00`` and ``p`` (prompt tokens), ``c``
-(completion tokens) or ``r`` (requests), so one call is one ``HINCRBY`` pipeline and a query
-reads one hash per day.
+(completion tokens) or ``r`` (requests), so a query reads one hash per day.
+
+Calls are added up in memory and written every ``flush_s`` (one ``HINCRBY`` pipeline for all
+the calls of that second), not once per call: recording costs a request nothing. A query
+writes this replica's pending counts first; another replica's are at most ``flush_s`` late.
+Counts that cannot be written (the store is down) are kept and written later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -62,21 +67,51 @@ class UsageFilter:
 
 
 class UsageLog:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, flush_s: float = 1.0) -> None:
         self._store = store
+        self._flush_s = flush_s
+        self._pending: dict[str, dict[str, int]] = {}  # hash name -> field -> amount
+        self._flusher: asyncio.Task[None] | None = None
+        self._warned = False
 
-    async def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
-                     completion: int, *, day: dt.date | None = None) -> None:
-        field = orjson.dumps([key_id, user, model]).decode() + "\x00"
-        try:
-            await self._store.hincrby(f"gw:usage:{(day or day_of()).isoformat()}",
-                                      {field + "p": prompt, field + "c": completion,
-                                       field + "r": 1},
-                                      ttl_s=RETENTION_DAYS * 86400)
-        except StoreUnavailable as exc:
-            log.warning("usage not recorded: %s", exc.message)
+    def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
+               completion: int, *, day: dt.date | None = None) -> None:
+        group = orjson.dumps([key_id, user, model]).decode() + "\x00"
+        counters = self._pending.setdefault(f"gw:usage:{(day or day_of()).isoformat()}", {})
+        for suffix, amount in (("p", prompt), ("c", completion), ("r", 1)):
+            counters[group + suffix] = counters.get(group + suffix, 0) + amount
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(self._flush_s)
+        await self.flush()
+
+    async def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for name, counters in pending.items():
+            try:
+                await self._store.hincrby(name, counters, ttl_s=RETENTION_DAYS * 86400)
+            except StoreUnavailable as exc:
+                if not self._warned:
+                    log.warning("usage not written yet (kept for later): %s", exc.message)
+                self._warned = True
+                kept = self._pending.setdefault(name, {})
+                for field, amount in counters.items():
+                    kept[field] = kept.get(field, 0) + amount
+        if self._pending and (self._flusher is None or self._flusher.done()
+                              or self._flusher is asyncio.current_task()):
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+
+    async def aclose(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await self.flush()
+        if self._flusher is not None and not self._flusher.done():
+            self._flusher.cancel()
 
     async def query(self, where: UsageFilter) -> list[dict[str, Any]]:
+        await self.flush()
         rows: list[dict[str, Any]] = []
         for day in where.days():
             counters = await self._store.hgetall(f"gw:usage:{day.isoformat()}")

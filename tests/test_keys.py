@@ -170,3 +170,49 @@ async def test_lookup_is_not_cached_across_revocation(redis_server: RedisServer)
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_copies_are_dropped_through_pubsub(redis_server: RedisServer) -> None:
+    """Replicas keep keys they have seen; a revoke through one reaches the other's copy."""
+    import asyncio
+
+    from gateway.keys import KeyCreate, KeyStore
+
+    redis_server.flush()
+    a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
+    keys_a, keys_b = KeyStore(a), KeyStore(b)
+    await keys_a.start()
+    await keys_b.start()
+    try:
+        for _ in range(100):  # until both are subscribed
+            if keys_a._subscribed and keys_b._subscribed:
+                break
+            await asyncio.sleep(0.01)
+        made, secret = await keys_a.create(KeyCreate(name="n"))
+        assert await keys_b.lookup(secret) == made
+        assert keys_b._cache  # kept: the next lookup costs no round trip
+        assert await keys_a.revoke(made.id)
+        for _ in range(100):
+            if not keys_b._cache:
+                break
+            await asyncio.sleep(0.01)
+        assert await keys_b.lookup(secret) is None
+    finally:
+        await keys_a.aclose()
+        await keys_b.aclose()
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_no_copies_without_a_subscription(redis_server: RedisServer) -> None:
+    from gateway.keys import KeyCreate, KeyStore
+
+    redis_server.flush()
+    store = RedisStore(redis_server.url)
+    keys = KeyStore(store)  # not started: never subscribed
+    try:
+        made, secret = await keys.create(KeyCreate())
+        assert await keys.lookup(secret) == made
+        assert not keys._cache
+    finally:
+        await store.aclose()

@@ -81,8 +81,9 @@ class ModelCall(Generic[R]):
         """Once the answer has ended: settle the limits and record the usage. A cached answer
         used no tokens."""
         used = Usage(0, 0) if cached else usage
-        await self.gateway.quotas.settle(self.ticket, used)
-        await self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
+        if self.ticket.tpm_buckets:
+            await self.gateway.quotas.settle(self.ticket, used)
+        self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
                                         used.prompt_tokens if used else 0,
                                         used.completion_tokens if used else 0)
 

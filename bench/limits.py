@@ -1,0 +1,159 @@
+"""What Redis-backed limits and the response cache add to a request, on vs off, in one run.
+
+One fake upstream (bench/fake_upstream.py), one redis-server, and three gateways in front of
+the upstream, loaded in turn by wrk with one connection (c=1), every request a new question
+(bench/wrk/unique.lua), so the cache misses every time and stores every answer:
+
+- ``off``: no Redis, the master key (no key limits), no cache: the bare gateway;
+- ``limits``: REDIS_URL set, a virtual key with rpm and tpm limits (the key looked up in
+  Redis, one Lua script deciding, token estimate by tiktoken, usage and settlement written
+  after the response);
+- ``limits+cache``: the same plus ``cache: {mode: all}`` (a lookup before each call and a
+  store after it).
+
+It prints req/s and p50/p99 for each and the p50 each adds to ``off``; target <= 0.3 ms.
+
+    python bench/limits.py [--duration 10] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from overhead import (
+    KEY,
+    WARMUP_S,
+    BenchError,
+    Processes,
+    Target,
+    free_port,
+    start_upstream,
+    wait_http,
+)
+
+BENCH_DIR = Path(__file__).resolve().parent
+LUA_SCRIPT = BENCH_DIR / "wrk" / "unique.lua"
+TARGET_ADDED_P50_MS = 0.3
+
+
+def start_redis(procs: Processes, workdir: Path) -> str:
+    port = free_port()
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise BenchError("redis-server is not installed (apt-get install redis-server)")
+    procs.start([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                 "--appendonly", "no"], workdir / "redis.log")
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def start_gateway(procs: Processes, workdir: Path, upstream: Target, name: str,
+                  redis_url: str | None, cache: bool) -> Target:
+    config: dict[str, Any] = {"models": [{
+        "name": "bench", "provider": "openai-compatible", "model": "bench",
+        "api_base": f"{upstream.base_url}/v1", "api_key": "sk-x"}]}
+    if cache:
+        config["cache"] = {"mode": "all", "ttl_s": 600}
+    path = workdir / f"{name}.yaml"
+    path.write_text(json.dumps(config))  # JSON is YAML
+    env = {**os.environ, "GATEWAY_MASTER_KEY": KEY}
+    env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    port, log = free_port(), workdir / f"{name}.log"
+    proc = procs.start([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path),
+                        "--port", str(port)], log, env=env)
+    target = Target(name, f"http://127.0.0.1:{port}", proc.pid)
+    wait_http(f"{target.base_url}/health", proc, log, f"the {name} gateway")
+    return target
+
+
+def make_key(target: Target) -> str:
+    request = urllib.request.Request(
+        f"{target.base_url}/v1/keys", method="POST",
+        data=json.dumps({"name": "bench", "rpm": 10**9, "tpm": 10**12}).encode(),
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        key: str = json.load(response)["key"]
+    return key
+
+
+def run_wrk(target: Target, key: str, duration: int) -> dict[str, Any]:
+    cmd = ["wrk", "-t1", "-c1", f"-d{duration}s", "-s", str(LUA_SCRIPT),
+           f"{target.base_url}/v1/chat/completions", "--", key]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")]
+    if done.returncode != 0 or not lines:
+        raise BenchError(f"wrk failed (code {done.returncode}):\n{done.stdout}{done.stderr}")
+    numbers: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
+    errors = {k: v for k, v in numbers["errors"].items() if v}
+    if errors or numbers["requests"] == 0:
+        raise BenchError(f"{target.name}: {numbers['requests']} requests, errors {errors}")
+    return numbers
+
+
+def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
+    upstream = start_upstream(procs, workdir, "starlette")
+    redis_url = start_redis(procs, workdir)
+    targets = [(start_gateway(procs, workdir, upstream, "off", None, False), KEY)]
+    for name, cache in (("limits", False), ("limits+cache", True)):
+        target = start_gateway(procs, workdir, upstream, name, redis_url, cache)
+        targets.append((target, make_key(target)))
+    print(f"wrk -c1, {args.duration}s per run after a {WARMUP_S}s warm-up, a new question "
+          "every request", flush=True)
+    rows = []
+    for target, key in targets:
+        run_wrk(target, key, WARMUP_S)
+        n = run_wrk(target, key, args.duration)
+        rows.append({"gateway": target.name,
+                     "req_s": round(n["requests"] / (n["duration_us"] / 1e6), 1),
+                     "p50_ms": n["p50_us"] / 1000, "p99_ms": n["p99_us"] / 1000})
+    base = rows[0]["p50_ms"]
+    print(f"\n{'gateway':<14}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'added p50':>11}")
+    for row in rows:
+        row["added_p50_ms"] = round(row["p50_ms"] - base, 3)
+        verdict = ""
+        if row["gateway"] != "off":
+            verdict = "  (target <= 0.3: " + (
+                "met)" if row["added_p50_ms"] <= TARGET_ADDED_P50_MS else "NOT met)")
+        print(f"{row['gateway']:<14}{row['req_s']:>9}{row['p50_ms']:>9.3f}"
+              f"{row['p99_ms']:>9.3f}{row['added_p50_ms']:>+11.3f}{verdict}")
+    return {"duration": args.duration, "results": rows}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
+        return 2
+    procs = Processes()
+    try:
+        with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
+            try:
+                report = run(args, procs, Path(tmp))
+            finally:
+                procs.close()
+    except BenchError as exc:
+        print(f"\nbench: FAILED: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
