@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway import config as config_module
 from gateway.auth import Authenticator
+from gateway.cache import create_cache
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.metrics import Metrics
@@ -76,6 +77,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             auth=Authenticator(settings.master_key),
             metrics=metrics,
             http=http,
+            cache=create_cache(config.cache, store, router, metrics),
         )
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
                  store.backend, "on" if state.auth.enabled else "off")

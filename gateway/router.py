@@ -133,11 +133,12 @@ class Router:
                                        result.usage.completion_tokens)
         return result
 
-    async def stream(self, route: Route, request: ChatRequest
+    async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False
                      ) -> AsyncGenerator[StreamChunk, None]:
-        """The chunks of one answer; a usage-only chunk only when the client asked for usage."""
+        """The chunks of one answer; a usage-only chunk only when the client asked for usage
+        or the caller wants to see it anyway (``keep_usage_only``: the cache)."""
         deployment = self._pick(route)
-        wants_usage = request.include_usage
+        wants_usage = request.include_usage or keep_usage_only
         upstream = deployment.provider.stream(request, deployment.upstream_model(route.model))
         with self._calling(route, deployment):
             async with aclosing(upstream) as chunks:

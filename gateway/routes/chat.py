@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.cache import Lookup
+from gateway.cache_stream import replay
 from gateway.errors import GatewayError, InternalError
 from gateway.router import Route as ModelRoute
 from gateway.routes.common import authorized_call, json_response, until_disconnected
@@ -24,24 +26,45 @@ log = logging.getLogger("gateway")
 
 async def chat_completions(request: Request) -> Response:
     gateway, chat, route = await authorized_call(request, ChatRequest)
+    cached = await gateway.cache.lookup(route.model, chat, request.headers) if gateway.cache \
+        else None
+    request.state.cache = cached.result if cached else None
+    if cached is not None and cached.answer is not None:
+        return _from_cache(cached.answer, chat, cached.headers)
+    try:
+        if chat.stream:
+            return await _stream(request, gateway, route, chat, cached)
+        result = await until_disconnected(request, gateway.router.chat(route, chat))
+    except GatewayError as error:
+        if cached is not None:
+            error.headers.update(cached.headers)
+        raise
+    if cached is not None:
+        await cached.save(result.body)
+    return json_response(result.body, headers=cached.headers if cached else None)
+
+
+def _from_cache(answer: bytes, chat: ChatRequest, headers: dict[str, str]) -> Response:
     if chat.stream:
-        return await _stream(request, gateway, route, chat)
-    result = await until_disconnected(request, gateway.router.chat(route, chat))
-    return json_response(result.body)
+        return SSEResponse(replay(answer, chat.include_usage), headers=headers)
+    return json_response(answer, headers=headers)
 
 
 async def _stream(request: Request, gateway: AppState, route: ModelRoute,
-                  chat: ChatRequest) -> Response:
+                  chat: ChatRequest, cached: Lookup | None) -> Response:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
     answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
-    chunks = gateway.router.stream(route, chat)
+    saving = cached is not None and cached.saving
+    chunks = gateway.router.stream(route, chat, keep_usage_only=saving)
+    if cached is not None and saving:  # (the cache drops the usage chunk the client did not want)
+        chunks = cached.record(chunks, chat.include_usage)
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:
         await chunks.aclose()
         raise
     gateway.metrics.ttft.labels(route.model).observe(time.perf_counter() - request.state.started)
-    return SSEResponse(_events(first, chunks))
+    return SSEResponse(_events(first, chunks), headers=cached.headers if cached else None)
 
 
 async def _events(first: StreamChunk | None, chunks: AsyncGenerator[StreamChunk, None]
