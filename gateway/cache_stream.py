@@ -71,7 +71,10 @@ class _Choice:
         call.arguments += function.get("arguments") or ""
 
     def as_dict(self, index: int) -> dict[str, Any]:
-        message: dict[str, Any] = {"role": self.role, "content": self.content,
+        content = self.content
+        if not content and (self.tool_calls or self.function_call):
+            content = None  # a call's answer has no text (its role chunk may say "")
+        message: dict[str, Any] = {"role": self.role, "content": content,
                                    "refusal": self.refusal}
         if self.tool_calls:
             message["tool_calls"] = [self.tool_calls[i].as_dict() for i in sorted(self.tool_calls)]
@@ -140,10 +143,11 @@ def replay_chunks(completion: dict[str, Any], include_usage: bool) -> list[dict[
 
     for choice in completion["choices"]:
         index, message = choice["index"], choice.get("message") or {}
-        add(index, {"role": message.get("role") or "assistant", "content": "", "refusal": None})
-        if message.get("content") or choice.get("logprobs"):
-            add(index, {"content": message.get("content") or ""},
-                logprobs=choice.get("logprobs"))
+        text = message.get("content")
+        add(index, {"role": message.get("role") or "assistant",
+                    "content": None if text is None else "", "refusal": None})
+        if text or choice.get("logprobs"):
+            add(index, {"content": text or ""}, logprobs=choice.get("logprobs"))
         if message.get("refusal"):
             add(index, {"refusal": message["refusal"]})
         for i, call in enumerate(message.get("tool_calls") or ()):

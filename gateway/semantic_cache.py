@@ -46,6 +46,7 @@ log = logging.getLogger("gateway")
 
 VERSION_FIELD = "#v"
 _TIME = struct.Struct("<d")
+EMBED_RETRY_S = 2.0  # after a failed embedding, requests go unembedded this long
 LOCAL_BUDGET_FLOATS = 8 * 1024 * 1024  # the groups' copies kept by one replica (32 MiB)
 # above this many multiply-adds a search goes to a worker thread
 THREAD_WORK = 4_000_000 if numpy is not None else 20_000
@@ -151,13 +152,13 @@ class SemanticIndex:
         self._max_entries = config.max_entries
         self._ttl_s = config.ttl_s
         self._groups: OrderedDict[str, Group] = OrderedDict()
-        self._next_warning = 0.0
+        self._next_warning = self._resting_until = 0.0
 
     async def embed(self, chat: ChatRequest) -> array[float] | None:
         """The request's unit vector; None when it has none (images) or the embedding model
-        failed (logged now and then: the request goes on uncached)."""
+        failed (then embedding rests for ``EMBED_RETRY_S``; logged now and then)."""
         text = request_text(chat)
-        if text is None:
+        if text is None or time.monotonic() < self._resting_until:
             return None
         request = EmbeddingRequest.parse({"model": self._name, "input": text})
         try:
@@ -172,10 +173,11 @@ class SemanticIndex:
 
     def _warn(self, problem: str) -> None:
         now = time.monotonic()
+        self._resting_until = now + EMBED_RETRY_S
         if now >= self._next_warning:
             self._next_warning = now + 60
-            log.warning("semantic cache: embedding with '%s' failed, requests go uncached: %s",
-                        self._name, problem)
+            log.warning("semantic cache: embedding with '%s' failed, requests are not compared "
+                        "for %gs: %s", self._name, EMBED_RETRY_S, problem)
 
     async def find(self, group_key: str, vector: array[float]) -> str | None:
         """The id of the stored entry similar enough to ``vector``, if any."""

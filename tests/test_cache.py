@@ -312,3 +312,116 @@ def test_replicas_share_entries(make_gateway: GatewayFactory, fake_openai: FakeO
     assert httpx.post(f"{one}{CHAT}", headers=AUTH, json=body).headers["x-gateway-cache"] == "miss"
     assert httpx.post(f"{two}{CHAT}", headers=AUTH, json=body).headers["x-gateway-cache"] == "hit"
     assert chats(fake_openai) == 1
+
+
+QUESTION = "Could you please tell me what the capital city of France is"
+PARAPHRASE = "Please tell me, what is the capital city of France?"  # cosine 0.92 to QUESTION
+OTHER = "How tall is Mount Everest in meters?"
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "system", "content": "Answer briefly."}, {"role": "user", "content": text}]
+
+
+def embeddings(fake: FakeOpenAI) -> int:
+    return sum(1 for r in fake.requests if "input" in r)
+
+
+SEMANTIC = {"mode": "semantic", "embedding_model": "gpt-test", "similarity": 0.9}
+
+
+def test_semantic_near_duplicate_hits(start: Any, fake_openai: FakeOpenAI) -> None:
+    gw = start(SEMANTIC)
+    header, _ = gw.chat(model="gpt-test", messages=ask(QUESTION), temperature=0.5)
+    assert header == "miss" and chats(fake_openai) == 1 and embeddings(fake_openai) == 1
+    header, second = gw.chat(model="gpt-test", messages=ask(PARAPHRASE), temperature=0.5)
+    assert header == "hit" and second.choices[0].message.content == f"echo: {QUESTION}"
+    assert chats(fake_openai) == 1 and embeddings(fake_openai) == 2
+    header, _ = gw.chat(model="gpt-test", messages=ask(QUESTION), temperature=0.5)
+    assert header == "hit" and embeddings(fake_openai) == 2, "an exact hit needs no embedding"
+    header, third = gw.chat(model="gpt-test", messages=ask(OTHER), temperature=0.5)
+    assert header == "miss" and third.choices[0].message.content == f"echo: {OTHER}"
+    assert chats(fake_openai) == 2
+
+
+def test_semantic_stream_hit(start: Any, fake_openai: FakeOpenAI) -> None:
+    gw = start(SEMANTIC)
+    gw.stream(model="gpt-test", messages=ask(QUESTION))
+    header, chunks = gw.stream(model="gpt-test", messages=ask(PARAPHRASE),
+                               stream_options={"include_usage": True})
+    assert header == "hit" and chats(fake_openai) == 1
+    assert text_of(chunks) == f"echo: {QUESTION}" and chunks[-1].usage is not None
+
+
+def test_semantic_compares_only_equal_parameters(start: Any, fake_openai: FakeOpenAI) -> None:
+    gw = start(SEMANTIC)
+    gw.chat(model="gpt-test", messages=ask(QUESTION), max_tokens=50)
+    assert gw.chat(model="gpt-test", messages=ask(PARAPHRASE), max_tokens=60)[0] == "miss"
+    assert gw.chat(model="openai-test", messages=ask(PARAPHRASE), max_tokens=50)[0] == "miss"
+    assert gw.chat(model="gpt-test", messages=ask(PARAPHRASE), max_tokens=50)[0] == "hit"
+    assert chats(fake_openai) == 3
+
+
+def test_semantic_threshold(start: Any, fake_openai: FakeOpenAI) -> None:
+    gw = start({**SEMANTIC, "similarity": 0.99})
+    gw.chat(model="gpt-test", messages=ask(QUESTION))
+    assert gw.chat(model="gpt-test", messages=ask(PARAPHRASE))[0] == "miss"
+    assert chats(fake_openai) == 2
+
+
+def test_semantic_skips_images(start: Any, fake_openai: FakeOpenAI) -> None:
+    gw = start(SEMANTIC)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+
+    def with_image(text: str) -> list[dict[str, Any]]:
+        return [{"role": "user", "content": [{"type": "text", "text": text}, image]}]
+    gw.chat(model="gpt-test", messages=with_image(QUESTION))
+    assert gw.chat(model="gpt-test", messages=with_image(PARAPHRASE))[0] == "miss"
+    assert gw.chat(model="gpt-test", messages=with_image(QUESTION))[0] == "hit"
+    assert embeddings(fake_openai) == 0 and chats(fake_openai) == 2
+
+
+def test_semantic_embedding_failure_still_answers(start: Any, fake_openai: FakeOpenAI) -> None:
+    broken = {"name": "emb-broken", "provider": "openai-compatible", "model": "error-500",
+              "api_base": fake_openai.url}  # type: ignore[attr-defined]
+    gw = start({**SEMANTIC, "embedding_model": "emb-broken"},
+               models=[*gateway_config(fake_openai.url)["models"], broken])  # type: ignore[attr-defined]
+    for text, expected in ((QUESTION, "miss"), (PARAPHRASE, "miss"), (QUESTION, "hit")):
+        header, answer = gw.chat(model="gpt-test", messages=ask(text))
+        assert header == expected and answer.choices[0].message.content.startswith("echo:")
+    assert chats(fake_openai) == 2, "the exact cache still works"
+
+
+def test_semantic_group_is_bounded(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+                                   redis_server: RedisServer) -> None:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+        config = gateway_config(fake_openai.url, cache={**SEMANTIC, "max_entries": 2})  # type: ignore[attr-defined]
+        client_of = openai.OpenAI(base_url=f"{make_gateway(config, redis_url=redis_server.url)}"
+                                  "/v1", api_key=MASTER_KEY, max_retries=0)
+        for i, text in enumerate([QUESTION, OTHER, "Name three colours", "Spell cat"]):
+            client_of.chat.completions.create(model="gpt-test", messages=ask(f"{text} {i}"))  # type: ignore[arg-type]
+        groups = client.keys("gw:cache:sem:*")
+        assert len(groups) == 1
+        fields = client.hkeys(groups[0])
+        assert len(fields) == 3 and b"#v" in fields  # two entries and the version
+        assert 0 < client.pttl(groups[0]) <= 600_000
+    gw = Gateway("", client_of)
+    assert gw.chat(model="gpt-test", messages=ask("spell CAT, 3"))[0] == "hit"
+    assert gw.chat(model="gpt-test", messages=ask(f"{PARAPHRASE} 0"))[0] == "miss"  # evicted
+
+
+def test_semantic_replicas_share_entries(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+                                         redis_server: RedisServer) -> None:
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+    config = gateway_config(fake_openai.url, cache=SEMANTIC)  # type: ignore[attr-defined]
+    one, two = (Gateway(url, openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY))
+                for url in (make_gateway(config, redis_url=redis_server.url) for _ in range(2)))
+    assert one.chat(model="gpt-test", messages=ask(QUESTION))[0] == "miss"
+    assert two.chat(model="gpt-test", messages=ask(PARAPHRASE))[0] == "hit"
+    # a later entry made by one reaches two, whose copy of the group is now stale
+    assert one.chat(model="gpt-test", messages=ask(OTHER))[0] == "miss"
+    header, answer = two.chat(model="gpt-test", messages=ask("how tall is Mount Everest, meters"))
+    assert header == "hit" and answer.choices[0].message.content == f"echo: {OTHER}"
+    assert chats(fake_openai) == 2
