@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from gateway import semantic_cache
+from gateway import store as store_module
 from gateway.cache import cache_directives, digest, normalized
 from gateway.cache_stream import StreamAssembler, replay_chunks
 from gateway.config import ConfigError, validate
@@ -201,3 +202,17 @@ def test_cache_config_semantic_ok() -> None:
                        "models": models})
     assert config.cache is not None and config.cache.similarity == 0.95
     assert config.cache.ttl_s == 600 and config.cache.max_entries == 256
+
+
+async def test_memory_store_sweeps_expired_entries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cache entries nobody reads again must not pile up in a single replica's memory."""
+    now = [1000.0]
+    monkeypatch.setattr(store_module.time, "monotonic", lambda: now[0])
+    store = store_module.MemoryStore()
+    await store.set("keep", b"v")
+    for i in range(store_module.SWEEP_MIN - 2):
+        await store.set(f"gw:cache:{i}", b"answer", ttl_s=10)
+    now[0] += 11  # every cache entry has expired; the next write sweeps
+    await store.set("new", b"v", ttl_s=10)
+    assert len(store._data) == 2
+    assert await store.get("keep") == b"v" and await store.get("new") == b"v"
