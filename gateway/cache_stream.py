@@ -155,8 +155,8 @@ def replay_chunks(completion: dict[str, Any], include_usage: bool) -> list[dict[
         if message.get("function_call"):
             add(index, {"function_call": message["function_call"]})
         add(index, {}, finish_reason=choice.get("finish_reason") or "stop")
-    if include_usage:
-        chunks.append({**head, "choices": [], "usage": completion.get("usage")})
+    if include_usage and completion.get("usage"):  # (none when the upstream sent none)
+        chunks.append({**head, "choices": [], "usage": completion["usage"]})
     return chunks
 
 

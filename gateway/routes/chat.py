@@ -26,8 +26,8 @@ log = logging.getLogger("gateway")
 
 async def chat_completions(request: Request) -> Response:
     gateway, chat, route = await authorized_call(request, ChatRequest)
-    cached = await gateway.cache.lookup(route.model, chat, request.headers) if gateway.cache \
-        else None
+    cache = gateway.cache
+    cached = await cache.lookup(route.model, chat, request.headers) if cache else None
     request.state.cache = cached.result if cached else None
     if cached is not None and cached.answer is not None:
         return _from_cache(cached.answer, chat, cached.headers)
@@ -54,10 +54,10 @@ async def _stream(request: Request, gateway: AppState, route: ModelRoute,
                   chat: ChatRequest, cached: Lookup | None) -> Response:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
     answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
-    saving = cached is not None and cached.saving
-    chunks = gateway.router.stream(route, chat, keep_usage_only=saving)
-    if cached is not None and saving:  # (the cache drops the usage chunk the client did not want)
-        chunks = cached.record(chunks, chat.include_usage)
+    recorder = cached if cached is not None and cached.saving else None
+    chunks = gateway.router.stream(route, chat, keep_usage_only=recorder is not None)
+    if recorder is not None:  # (it drops the usage chunk again when the client did not ask)
+        chunks = recorder.record(chunks, chat.include_usage)
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:
