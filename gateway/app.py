@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway import config as config_module
 from gateway.auth import Authenticator
+from gateway.cache import create_cache
 from gateway.config import GatewayConfig
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.keys import KeyStore
@@ -84,6 +85,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             http=http,
             quotas=Quotas(create_limiter(store), config.limits, metrics),
             usage=usage_log,
+            cache=create_cache(config.cache, store, router, metrics),
         )
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
                  store.backend, "master key" if state.auth.has_master else "virtual keys")

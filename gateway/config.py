@@ -17,7 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
 from providers import PROVIDERS, config_classes
-from providers.base import DeploymentConfig
+from providers.base import DeploymentConfig, EmbeddingProvider
 
 
 class ConfigError(Exception):
@@ -34,8 +34,14 @@ class ServerConfig(_Section):
 
 
 class CacheConfig(_Section):
-    ttl_s: PositiveInt = 600
+    ttl_s: float = Field(default=600, gt=0)
     mode: Literal["deterministic", "all", "semantic"] = "deterministic"
+    # semantic mode: the configured model whose /v1/embeddings embeds each request's messages,
+    # the cosine similarity from which a stored answer counts as a hit, and how many answers
+    # are kept per model and parameter set (the oldest go first)
+    embedding_model: str | None = None
+    similarity: float = Field(default=0.95, gt=0, le=1)
+    max_entries: int = Field(default=256, ge=1, le=10_000)
 
 
 class LimitsConfig(_Section):
@@ -64,6 +70,8 @@ class GatewayConfig(_Section):
                 if fallback not in names:
                     raise _KeyedError(f"models[{i}].fallbacks[{j}]",
                                       f"no model named '{fallback}' is configured")
+        if self.cache is not None and self.cache.mode == "semantic":
+            _check_embedding_model(self.cache.embedding_model, self.deployments)
         return self
 
     @property
@@ -74,6 +82,21 @@ class GatewayConfig(_Section):
 class _KeyedError(ValueError):
     def __init__(self, path: str, problem: str) -> None:
         super().__init__(f"{path}: {problem}")
+
+
+def _check_embedding_model(name: str | None, deployments: list[DeploymentConfig]) -> None:
+    """``cache.mode: semantic`` needs a configured model that answers /v1/embeddings."""
+    path = "cache.embedding_model"
+    if name is None:
+        raise _KeyedError(path, "missing (mode: semantic embeds requests with this model)")
+    matching = [d for d in deployments if d.name == name] or [
+        d for d in deployments if d.is_wildcard and len(name) >= len(d.name)
+        and name.startswith(d.name.partition("*")[0]) and name.endswith(d.name.partition("*")[2])]
+    if not matching:
+        raise _KeyedError(path, f"no model named '{name}' is configured")
+    if not issubclass(PROVIDERS[matching[0].provider], EmbeddingProvider):
+        raise _KeyedError(path, f"the model '{name}' (provider {matching[0].provider}) does "
+                                "not support embeddings")
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from gateway.auth import Authenticator
+from gateway.cache import ResponseCache
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
 from gateway.quotas import Quotas
@@ -26,6 +27,7 @@ class AppState:
     http: HTTPClient
     quotas: Quotas
     usage: UsageLog
+    cache: ResponseCache | None = None  # None: no cache: configured
 
 
 def app_state(request: Request) -> AppState:

@@ -64,6 +64,9 @@ class Store(Protocol):
     async def aclose(self) -> None: ...
 
 
+SWEEP_MIN = 1024
+
+
 class MemoryStore:
     """The store of a single replica. Expired entries are dropped when touched."""
 
@@ -71,6 +74,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._sweep_at = SWEEP_MIN
         self._hashes: dict[str, dict[str, bytes]] = {}
         self._subscribers: dict[str, list[asyncio.Queue[bytes]]] = {}
 
@@ -92,6 +96,17 @@ class MemoryStore:
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         self._data[key] = (value, time.monotonic() + ttl_s if ttl_s else None)
+        if len(self._data) >= self._sweep_at:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """Drop every expired entry, not only the touched ones (cache entries may never be
+        read again). Done whenever the entries have doubled since the last sweep: amortized
+        O(1) per write."""
+        now = time.monotonic()
+        self._data = {key: entry for key, entry in self._data.items()
+                      if entry[1] is None or entry[1] > now}
+        self._sweep_at = max(SWEEP_MIN, 2 * len(self._data))
 
     async def delete(self, key: str) -> bool:
         return self._data.pop(key, None) is not None

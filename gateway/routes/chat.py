@@ -1,4 +1,5 @@
-"""POST /v1/chat/completions: parse, authorize, dispatch to the router, answer."""
+"""POST /v1/chat/completions: parse, authorize, look in the cache, dispatch to the router,
+answer."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.cache import Lookup
+from gateway.cache_stream import replay
 from gateway.errors import GatewayError, InternalError
 from gateway.router import Route as ModelRoute
 from gateway.routes.common import ModelCall, authorized_call, until_disconnected
@@ -28,46 +31,75 @@ async def _cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
 
 async def chat_completions(request: Request) -> Response:
     call = await authorized_call(request, ChatRequest, _cost)
-    if call.body.stream:
-        return await _stream(request, call)
+    cache, chat = call.gateway.cache, call.body
+    cached = await cache.lookup(call.route.model, chat, request.headers) if cache else None
+    request.state.cache = cached.result if cached else None
+    if cached is not None and cached.answer is not None:
+        return _from_cache(call, cached)
+    headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     try:
-        result = await until_disconnected(request,
-                                          call.gateway.router.chat(call.route, call.body))
-    except BaseException:
+        if chat.stream:
+            return await _stream(request, call, cached, headers)
+        result = await until_disconnected(request, call.gateway.router.chat(call.route, chat))
+    except BaseException as error:
         await call.release()
+        if isinstance(error, GatewayError):
+            error.headers.update(headers)
         raise
-    return call.respond(result.body, result.usage)
+    if cached is not None:
+        await cached.save(result.body)
+    return call.respond(result.body, result.usage, headers=headers)
 
 
-async def _stream(request: Request, call: ModelCall[ChatRequest]) -> Response:
+def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
+    assert cached.answer is not None
+    headers = {**call.ticket.headers, **cached.headers}
+    if call.body.stream:
+        return SSEResponse(_replayed(call, cached.answer), headers=headers)
+    return call.respond(cached.answer, None, cached=True, headers=headers)
+
+
+async def _replayed(call: ModelCall[ChatRequest], answer: bytes
+                    ) -> AsyncGenerator[bytes, None]:
+    try:
+        async for event in replay(answer, call.body.include_usage):
+            yield event
+    finally:
+        await call.finish(None, cached=True)
+
+
+async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup | None,
+                  headers: dict[str, str]) -> Response:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
     answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
     chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True)
+    if cached is not None and cached.saving:
+        chunks = cached.record(chunks)
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:
         await chunks.aclose()
-        await call.release()
         raise
     call.gateway.metrics.ttft.labels(call.route.model).observe(
         time.perf_counter() - request.state.started)
-    return SSEResponse(_events(call, first, chunks), headers=call.ticket.headers)
+    return SSEResponse(_events(call, first, chunks), headers=headers)
 
 
 async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,
                   chunks: AsyncGenerator[StreamChunk, None]) -> AsyncGenerator[bytes, None]:
+    """Relay the chunks (the usage-only one when the client asked for usage); an error after
+    the stream has started is one error event. The call is settled when the stream ends."""
     wants_usage = call.body.include_usage
     usage: Usage | None = None
     try:
         async with aclosing(chunks):
             try:
-                if first is not None:
-                    chunk: StreamChunk | None = first
-                    while chunk is not None:
-                        usage = chunk.usage or usage
-                        if wants_usage or not chunk.usage_only:
-                            yield encode_data(chunk.data)
-                        chunk = await anext(chunks, None)
+                chunk = first
+                while chunk is not None:
+                    usage = chunk.usage or usage
+                    if wants_usage or not chunk.usage_only:
+                        yield encode_data(chunk.data)
+                    chunk = await anext(chunks, None)
             except GatewayError as error:
                 yield encode_data(error.body_bytes())
                 return

@@ -13,14 +13,19 @@ The upstream model id picks a behaviour:
 - ``cut-stream``: one chunk, then the connection ends without ``[DONE]``;
 - ``bad-chunk``: one chunk, then one that is not JSON;
 - ``tool-call``: answers with a call to the first tool in ``tools``.
+
+/v1/embeddings answers every input with a bag-of-words vector (``bag_of_words``): similar
+texts get similar vectors, as with a real embedding model.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 import time
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,6 +35,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 SLOW_DELAY_S = 0.2
+EMBEDDING_DIMS = 256
 CREATED = 1_700_000_000
 
 
@@ -64,7 +70,7 @@ class FakeOpenAI:
         if str(body["model"]).startswith("error-"):
             return error(int(body["model"][6:]))
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": [float(len(str(text))), 0.5, -1.0]}
+        data = [{"object": "embedding", "index": i, "embedding": bag_of_words(str(text))}
                 for i, text in enumerate(inputs)]
         tokens = sum(len(str(text).split()) for text in inputs)
         return JSONResponse({"object": "list", "data": data, "model": body["model"],
@@ -150,6 +156,15 @@ class FakeOpenAI:
             yield b"data: [DONE]\n\n"
         finally:
             self.stream_closed.set()
+
+
+def bag_of_words(text: str) -> list[float]:
+    """A deterministic embedding: word counts hashed into ``EMBEDDING_DIMS`` buckets, so that
+    texts sharing most of their words have a cosine similarity near 1."""
+    vector = [0.0] * EMBEDDING_DIMS
+    for word in re.findall(r"[a-z0-9']+", text.lower()):
+        vector[zlib.crc32(word.encode()) % EMBEDDING_DIMS] += 1.0
+    return vector
 
 
 def reply_words(body: dict[str, Any]) -> list[str]:
