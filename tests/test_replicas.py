@@ -87,3 +87,17 @@ def test_keys_cli_mirrors_the_api(replicas: tuple[GatewayProcess, GatewayProcess
     assert chat(b.url, created["key"]) == 401
     missing = cli("revoke", created["id"])
     assert missing.returncode == 1 and "404" in missing.stderr
+
+
+def test_a_cache_entry_made_by_one_is_a_hit_on_the_other(
+        replicas: tuple[GatewayProcess, GatewayProcess], fake_openai: FakeOpenAI) -> None:
+    a, b = replicas
+    body = {"model": "gpt-test", "temperature": 0,
+            "messages": [{"role": "user", "content": "shared answer"}]}
+    first = httpx.post(f"{a.url}/v1/chat/completions", json=body, headers=ADMIN)
+    assert first.headers["x-gateway-cache"] == "miss"
+    calls = len(fake_openai.requests)
+    second = httpx.post(f"{b.url}/v1/chat/completions", json=body, headers=ADMIN)
+    assert second.headers["x-gateway-cache"] == "hit"
+    assert second.json() == first.json()
+    assert len(fake_openai.requests) == calls  # the upstream was not asked again
