@@ -99,19 +99,14 @@ class Attempts(Generic[K]):
         self.retries += 1
         return True
 
-    def excluded(self) -> Set[K]:
-        """The deployments that may not be tried now: given up, or still backing off."""
+    def held_back(self) -> tuple[Set[K], float | None]:
+        """The deployments that may not be tried now (given up, or still backing off), and
+        the seconds until the first of those backing off may be; None when none is."""
         if not self._ready_at:
-            return self._done
+            return self._done, None
         now = self._clock()
-        return self._done | {key for key, at in self._ready_at.items() if at > now}
-
-    def wait_s(self) -> float | None:
-        """Seconds until the next deployment held back by its backoff may be tried again;
-        None when none is held back."""
-        now = self._clock()
-        pending = [at for at in self._ready_at.values() if at > now]
-        return min(pending) - now if pending else None
+        waiting = {key: at - now for key, at in self._ready_at.items() if at > now}
+        return self._done | waiting.keys(), min(waiting.values(), default=None)
 
 
 State = Literal["closed", "open", "half_open"]

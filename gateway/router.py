@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Set
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.metrics import Metrics
-from gateway.reliability import RETRYABLE, Attempts, CircuitBreaker, is_retryable
+from gateway.reliability import RETRYABLE, Attempts, CircuitBreaker, Clock, is_retryable
 from providers import PROVIDERS
 from providers.base import (
     ChatRequest,
@@ -101,13 +102,14 @@ class _Failures:
 
 class Router:
     def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, *, clock: Clock = time.monotonic) -> None:
+        """``clock``: what the circuit breakers read (tests pass their own)."""
         self._metrics = metrics
         by_name: dict[str, list[Deployment]] = {}
         self._deployments: list[Deployment] = []
         for i, config in enumerate(configs):
             deployment = Deployment(config, PROVIDERS[config.provider](config, http),
-                                    CircuitBreaker.for_config(config), f"models[{i}]")
+                                    CircuitBreaker.for_config(config, clock), f"models[{i}]")
             self._deployments.append(deployment)
             by_name.setdefault(config.name, []).append(deployment)
         self._exact: dict[str, Route] = {}
@@ -177,12 +179,12 @@ class Router:
                     ) -> tuple[Deployment, bool] | None:
         """The next attempt's deployment, after waiting out its backoff if every other one
         is spent; None when no deployment of the name is left to try."""
-        while (choice := await self._choose(route, attempts.excluded())) is None:
-            wait = attempts.wait_s()
-            if wait is None:
-                return None
-            await asyncio.sleep(wait)
-        return choice
+        while True:
+            excluded, wait_s = attempts.held_back()
+            choice = await self._choose(route, excluded)
+            if choice is not None or wait_s is None:
+                return choice
+            await asyncio.sleep(wait_s)
 
     @contextmanager
     def _attempt(self, route: Route, deployment: Deployment, probe: bool, *,
