@@ -8,7 +8,8 @@ The router (gateway/router.py) runs the attempts; this module decides what they 
   (``backoff_s``), at least the upstream's ``Retry-After``; a ``Retry-After`` longer than the
   deployment's ``retry_max_wait_s`` is not waited out (``retry_wait_s`` says None).
 - One request's attempts on the deployments of one name (``Attempts``): how many retries are
-  left, which deployment is held back by its backoff and until when.
+  left, which deployment is held back by its backoff and until when; and what the client is
+  told when every attempt failed (``Failures``).
 - A ``CircuitBreaker`` per deployment: after ``cooldown_failures`` failures in a row it opens
   for ``cooldown_s`` (the deployment is skipped), then half-opens: exactly one probe request is
   let through; its success closes the breaker, its failure opens it again. The state lives in
@@ -107,6 +108,29 @@ class Attempts(Generic[K]):
         now = self._clock()
         waiting = {key: at - now for key, at in self._ready_at.items() if at > now}
         return self._done | waiting.keys(), min(waiting.values(), default=None)
+
+
+class Failures(Generic[K]):
+    """What went wrong in one request's attempts (on every name tried), for the answer when
+    all of them failed: a 429 when some deployment last answered one (the shortest
+    Retry-After), else the last error, else (nothing could be called) 503."""
+
+    __slots__ = ("by_key", "last")
+
+    def __init__(self) -> None:
+        self.last: GatewayError | None = None
+        self.by_key: dict[K, GatewayError] = {}
+
+    def note(self, key: K, error: GatewayError) -> None:
+        self.last = self.by_key[key] = error
+
+    def final(self, model: str) -> GatewayError:
+        limited = [e for e in self.by_key.values() if isinstance(e, RateLimited)]
+        if limited:
+            return min(limited, key=lambda error: error.retry_after)
+        return self.last or UpstreamUnavailable(
+            f"Every deployment of the model '{model}' is cooling down after failures; "
+            "try again later.")
 
 
 State = Literal["closed", "open", "half_open"]

@@ -20,15 +20,16 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.errors import (
-    GatewayError,
-    InvalidRequest,
-    ModelNotFound,
-    RateLimited,
-    UpstreamUnavailable,
-)
+from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.metrics import Metrics
-from gateway.reliability import RETRYABLE, Attempts, CircuitBreaker, Clock, is_retryable
+from gateway.reliability import (
+    RETRYABLE,
+    Attempts,
+    CircuitBreaker,
+    Clock,
+    Failures,
+    is_retryable,
+)
 from providers import PROVIDERS
 from providers.base import (
     ChatRequest,
@@ -75,29 +76,6 @@ Call = Callable[[Route, Deployment], Awaitable[T]]
 
 def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(name for d in deployments for name in d.config.fallbacks))
-
-
-class _Failures:
-    """What went wrong in one request's attempts, for the answer when every one failed: a
-    429 when a deployment last answered one (the shortest Retry-After), else the last error,
-    else (no attempt was made) 503 upstream_unavailable."""
-
-    __slots__ = ("by_deployment", "last")
-
-    def __init__(self) -> None:
-        self.last: GatewayError | None = None
-        self.by_deployment: dict[Deployment, GatewayError] = {}
-
-    def note(self, deployment: Deployment, error: GatewayError) -> None:
-        self.last = self.by_deployment[deployment] = error
-
-    def final(self, model: str) -> GatewayError:
-        limited = [e for e in self.by_deployment.values() if isinstance(e, RateLimited)]
-        if limited:
-            return min(limited, key=lambda error: error.retry_after)
-        return self.last or UpstreamUnavailable(
-            f"Every deployment of the model '{model}' is cooling down after failures; "
-            "try again later.")
 
 
 class Router:
@@ -217,7 +195,7 @@ class Router:
         log.warning("model %s (%s, %s) failed: %d %s: %s", route.model, provider,
                     deployment.where, error.status, error.code, error.message)
 
-    async def _try(self, route: Route, call: Call[T], failures: _Failures
+    async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment]
                    ) -> tuple[T, Deployment] | None:
         """Attempts on the deployments of one name, retried as their config says. A client
         error is raised at once; None when the name gave up (``failures`` says why)."""
@@ -255,14 +233,14 @@ class Router:
                    usable: Callable[[Route], bool] | None = None) -> tuple[T, Route, Deployment]:
         """``call`` on a deployment of ``route``, retried, then on its fallbacks (those
         ``usable``); returns the answer and the name and deployment that gave it."""
-        failures = _Failures()
+        failures: Failures[Deployment] = Failures()
         answer = await self._try(route, call, failures)
         if answer is not None:
             return answer[0], route, answer[1]
         for target in self._fallback_chain(route):
             if usable is not None and not usable(target):
                 continue
-            log.warning("model %s failed; falling back to %s", route.model, target.model)
+            log.warning("request for model %s: falling back to %s", route.model, target.model)
             answer = await self._try(target, call, failures)
             if answer is not None:
                 return answer[0], target, answer[1]

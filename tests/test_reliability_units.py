@@ -17,7 +17,14 @@ from gateway.errors import (
     from_upstream_status,
     retry_after_s,
 )
-from gateway.reliability import Attempts, CircuitBreaker, backoff_s, is_retryable, retry_wait_s
+from gateway.reliability import (
+    Attempts,
+    CircuitBreaker,
+    Failures,
+    backoff_s,
+    is_retryable,
+    retry_wait_s,
+)
 from providers.openai import OpenAICompatibleConfig
 
 
@@ -180,3 +187,18 @@ def test_config_keys_and_timeouts() -> None:
     assert config(stream_idle_timeout_s=5).timeouts(stream=True).idle == 5
     with pytest.raises(ValueError):
         config(cooldown_s=0)
+
+
+def test_what_the_client_gets_when_everything_failed() -> None:
+    nothing: Failures[str] = Failures()
+    assert isinstance(nothing.final("m"), UpstreamUnavailable)  # all cooling: nothing called
+    failures: Failures[str] = Failures()
+    failures.note("a", UpstreamError("a"))
+    failures.note("b", UpstreamTimeout("b"))
+    assert failures.final("m").message == "b"  # the last error
+    failures.note("c", RateLimited("c", retry_after=9))
+    failures.note("d", RateLimited("d", retry_after=4))
+    failures.note("e", UpstreamError("e"))
+    assert failures.final("m").message == "d"  # a 429 (the soonest) tells when to come back
+    failures.note("d", UpstreamError("d again"))
+    assert failures.final("m").message == "c"  # only a deployment's last answer counts
