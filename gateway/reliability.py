@@ -86,6 +86,10 @@ class Attempts(Generic[K]):
     def tried(self) -> bool:
         return bool(self._failures)
 
+    @property
+    def failed_keys(self) -> Set[K]:
+        return self._failures.keys()
+
     def failed(self, key: K, error: GatewayError, config: DeploymentConfig) -> bool:
         """Note a retryable failure of ``key``; True when the name may be tried again."""
         failures = self._failures[key] = self._failures.get(key, 0) + 1

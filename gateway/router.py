@@ -155,11 +155,15 @@ class Router:
 
     async def _next(self, route: Route, attempts: Attempts[Deployment]
                     ) -> tuple[Deployment, bool] | None:
-        """The next attempt's deployment, after waiting out its backoff if every other one
-        is spent; None when no deployment of the name is left to try."""
+        """The next attempt's deployment: one not tried yet if there is one, else one tried
+        before, once its backoff has passed; None when no deployment is left to try."""
         while True:
             excluded, wait_s = attempts.held_back()
-            choice = await self._choose(route, excluded)
+            choice = None
+            if attempts.tried:
+                choice = await self._choose(route, excluded | attempts.failed_keys)
+            if choice is None:
+                choice = await self._choose(route, excluded)
             if choice is not None or wait_s is None:
                 return choice
             await asyncio.sleep(wait_s)

@@ -128,8 +128,8 @@ def test_long_retry_after_moves_on_to_the_fallback(setup: Setup) -> None:
 
 def test_a_retry_goes_to_another_deployment_of_the_name_first(setup: Setup) -> None:
     """One deployment always fails, the other answers: every request succeeds, and a failed
-    deployment is never tried twice in a row (the other one needs no backoff)."""
-    keys = {"retries": 1, "retry_backoff_s": 30, "cooldown_failures": 0}
+    deployment is never tried twice in a row, although without backoff it could be."""
+    keys = {"retries": 1, "retry_backoff_s": 0, "cooldown_failures": 0}
     url = setup.gateway(setup.model("two", "error-500", **keys),
                         setup.model("two", "echo-b", **keys))
     for _ in range(4):
@@ -310,3 +310,21 @@ async def test_half_open_lets_one_probe_through_and_a_failed_probe_reopens(
         assert fake_openai.calls["hang"] == 2
     finally:
         await http.aclose()
+
+
+async def test_a_retry_prefers_an_untried_deployment_even_a_busier_one(
+        fake_openai: FakeOpenAI) -> None:
+    """Least busy would pick the failed deployment again (no backoff): the retry still goes to
+    the one not tried yet."""
+    keys = {"retries": 1, "retry_backoff_s": 0, "cooldown_failures": 0}
+    config = validate({"models": [model("two", "error-500", fake_openai.url, **keys),  # type: ignore[attr-defined]
+                                  model("two", "echo-b", fake_openai.url, **keys)]})  # type: ignore[attr-defined]
+    http = create_http_client()
+    router = Router(config.deployments, http, Metrics())
+    route = router.resolve("two")
+    route.deployments[1].in_flight = 5  # as if busy with other requests
+    try:
+        await router.chat(route, ChatRequest.parse({"model": "two", "messages": MESSAGES}))
+    finally:
+        await http.aclose()
+    assert [r["model"] for r in fake_openai.requests] == ["error-500", "echo-b"]
