@@ -7,6 +7,9 @@ status (``from_upstream_status``), never by message text.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
 from collections.abc import Mapping
 
 import orjson
@@ -94,9 +97,12 @@ class RateLimited(GatewayError):
     status, type, code = 429, "rate_limit_error", "rate_limit_exceeded"
 
     def __init__(self, message: str, *, retry_after: int = 1,
-                 headers: Mapping[str, str] | None = None) -> None:
+                 headers: Mapping[str, str] | None = None,
+                 retry_after_s: float | None = None) -> None:
         super().__init__(message, headers={**(headers or {}), "retry-after": str(retry_after)})
         self.retry_after = retry_after
+        # The upstream's own wait, unrounded, when it sent one (the retries honour it).
+        self.retry_after_s = retry_after_s
 
 
 class UpstreamError(GatewayError):
@@ -125,6 +131,7 @@ def from_upstream_status(
     param: str | None = None,
     code: str | None = None,
     retry_after: str | None = None,
+    retry_after_ms: str | None = None,
 ) -> GatewayError:
     """Map an upstream's HTTP error status to the error the client sees.
 
@@ -132,7 +139,9 @@ def from_upstream_status(
     operator's, not the caller's, so they surface as 502 rather than as an invalid client key.
     """
     if status == 429:
-        return RateLimited(message, retry_after=_retry_after_seconds(retry_after))
+        wait = retry_after_s(retry_after, retry_after_ms)
+        whole = 1 if wait is None else max(1, math.ceil(wait))
+        return RateLimited(message, retry_after=whole, retry_after_s=wait)
     if status in (401, 403):
         return UpstreamError(f"The upstream rejected the gateway's credentials: {message}")
     if status == 404:
@@ -147,11 +156,21 @@ def from_upstream_status(
     return UpstreamError(f"The upstream answered HTTP {status}: {message}")
 
 
-def _retry_after_seconds(value: str | None) -> int:
-    """Whole seconds from a Retry-After header (delta-seconds); at least 1."""
-    if value:
+def retry_after_s(retry_after: str | None, retry_after_ms: str | None = None) -> float | None:
+    """The wait an upstream asked for: OpenAI's ``retry-after-ms``, else ``Retry-After`` as
+    seconds or as an HTTP date; None when it gave none that parses."""
+    for value, scale in ((retry_after_ms, 0.001), (retry_after, 1.0)):
+        if value:
+            try:
+                seconds = float(value) * scale
+            except ValueError:
+                continue
+            if math.isfinite(seconds):
+                return max(0.0, seconds)
+    if retry_after:
         try:
-            return max(1, int(float(value) + 0.999))
-        except ValueError:
-            pass  # an HTTP-date: fall back to the default below
-    return 1
+            when = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, when.timestamp() - time.time())
+    return None

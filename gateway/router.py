@@ -1,21 +1,35 @@
-"""Model name → deployments, and the choice of one for each call.
+"""Model name → deployments, the choice of one for each attempt, retries and fallbacks.
 
 A name repeated in models.yaml is several deployments of one model; the router spreads calls
-across them (least busy first, round-robin among equals). Names containing ``*`` are wildcards
-(``openai/*``). The router is the only place that knows a model may have several deployments;
-it also counts each call's tokens and its upstream failures.
+across them (least busy first, round-robin among equals) and skips a deployment whose circuit
+breaker is open. Names containing ``*`` are wildcards (``openai/*``). A call failing with a
+retryable error (gateway/reliability.py) is retried, on another deployment of the name first,
+then handed to the name's ``fallbacks`` (and theirs, depth first, each name at most once); a
+stream only until its first chunk. The router is the only place that knows a model may have
+several deployments; it also counts each call's tokens and its upstream failures.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
-from collections.abc import AsyncGenerator, Iterable, Iterator
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Set
 from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.metrics import Metrics
+from gateway.reliability import (
+    RETRYABLE,
+    Attempts,
+    CircuitBreaker,
+    Clock,
+    Failures,
+    is_retryable,
+)
 from providers import PROVIDERS
 from providers.base import (
     ChatRequest,
@@ -31,11 +45,15 @@ from providers.http import HTTPClient
 
 log = logging.getLogger("gateway")
 
+T = TypeVar("T")
+
 
 @dataclass(eq=False, slots=True)
 class Deployment:
     config: DeploymentConfig
     provider: Provider
+    breaker: CircuitBreaker
+    where: str = ""  # its entry in models.yaml ("models[3]"), for the logs
     in_flight: int = 0
 
     def upstream_model(self, requested: str) -> str:
@@ -44,30 +62,43 @@ class Deployment:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """The deployments that may answer for ``model``, the name the client sent."""
+    """The deployments that may answer for ``model``, the name the client sent, and the
+    names to fall back to when they all fail."""
 
     model: str
     deployments: tuple[Deployment, ...]
+    fallbacks: tuple[str, ...] = ()
+
+
+# One attempt's call: (the name being tried, the deployment chosen) -> the answer.
+Call = Callable[[Route, Deployment], Awaitable[T]]
+
+
+def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for d in deployments for name in d.config.fallbacks))
 
 
 class Router:
     def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
-                 metrics: Metrics) -> None:
+                 metrics: Metrics, *, clock: Clock = time.monotonic) -> None:
+        """``clock``: what the circuit breakers read (tests pass their own)."""
         self._metrics = metrics
         by_name: dict[str, list[Deployment]] = {}
         self._deployments: list[Deployment] = []
-        for config in configs:
-            deployment = Deployment(config, PROVIDERS[config.provider](config, http))
+        for i, config in enumerate(configs):
+            deployment = Deployment(config, PROVIDERS[config.provider](config, http),
+                                    CircuitBreaker.for_config(config, clock), f"models[{i}]")
             self._deployments.append(deployment)
             by_name.setdefault(config.name, []).append(deployment)
         self._exact: dict[str, Route] = {}
-        self._wildcards: list[tuple[str, str, tuple[Deployment, ...]]] = []
+        self._wildcards: list[tuple[str, str, tuple[Deployment, ...], tuple[str, ...]]] = []
         for name, deployments in by_name.items():
+            fallbacks = _fallbacks_of(deployments)
             if deployments[0].config.is_wildcard:
                 prefix, _, suffix = name.partition("*")
-                self._wildcards.append((prefix, suffix, tuple(deployments)))
+                self._wildcards.append((prefix, suffix, tuple(deployments), fallbacks))
             else:
-                self._exact[name] = Route(name, tuple(deployments))
+                self._exact[name] = Route(name, tuple(deployments), fallbacks)
         self._turn = itertools.count()
 
     async def start(self) -> None:
@@ -90,44 +121,143 @@ class Router:
         route = self._exact.get(model)
         if route is not None:
             return route
-        for prefix, suffix, deployments in self._wildcards:
+        for prefix, suffix, deployments, fallbacks in self._wildcards:
             if (len(model) > len(prefix) + len(suffix) and model.startswith(prefix)
                     and model.endswith(suffix)):
-                return Route(model, deployments)
+                return Route(model, deployments, fallbacks)
         raise ModelNotFound(model)
 
-    def _pick(self, route: Route) -> Deployment:
+    # -- one request: attempts, retries, fallbacks ------------------------------------------
+
+    async def _choose(self, route: Route, exclude: Set[Deployment]
+                      ) -> tuple[Deployment, bool] | None:
+        """The deployment for one attempt (least busy, round-robin among equals) and whether
+        the call is its breaker's probe; None when every deployment not in ``exclude`` is
+        cooling down. Per-deployment limits belong here: a saturated deployment is skipped
+        like a cooling one. Nothing is awaited between the breaker check and ``admit``."""
         deployments = route.deployments
+        best: Deployment | None = None
         if len(deployments) == 1:
-            return deployments[0]
-        start = next(self._turn)
-        count = len(deployments)
-        best = deployments[start % count]
-        for i in range(1, count):
-            candidate = deployments[(start + i) % count]
-            if candidate.in_flight < best.in_flight:
-                best = candidate
-        return best
+            only = deployments[0]
+            if only not in exclude and only.breaker.available():
+                best = only
+        else:
+            start, count = next(self._turn), len(deployments)
+            for i in range(count):
+                candidate = deployments[(start + i) % count]
+                if candidate in exclude or not candidate.breaker.available():
+                    continue
+                if best is None or candidate.in_flight < best.in_flight:
+                    best = candidate
+        if best is None:
+            return None
+        return best, best.breaker.admit()
+
+    async def _next(self, route: Route, attempts: Attempts[Deployment]
+                    ) -> tuple[Deployment, bool] | None:
+        """The next attempt's deployment: one not tried yet if there is one, else one tried
+        before, once its backoff has passed; None when no deployment is left to try."""
+        while True:
+            excluded, wait_s = attempts.held_back()
+            choice = None
+            if attempts.tried:
+                choice = await self._choose(route, excluded | attempts.failed_keys)
+            if choice is None:
+                choice = await self._choose(route, excluded)
+            if choice is not None or wait_s is None:
+                return choice
+            await asyncio.sleep(wait_s)
 
     @contextmanager
-    def _calling(self, route: Route, deployment: Deployment) -> Iterator[None]:
-        """Count a call in flight on ``deployment`` and any upstream failure it raises."""
+    def _attempt(self, route: Route, deployment: Deployment, probe: bool, *,
+                 judged: bool = True) -> Iterator[None]:
+        """One call to ``deployment``, counted in flight; its outcome goes to the breaker, an
+        upstream failure to the metrics and the log. ``judged=False``: the rest of a stream
+        whose opening was already judged a success (a later failure still counts)."""
         deployment.in_flight += 1
         try:
             yield
         except GatewayError as error:
-            provider = deployment.config.provider
-            self._metrics.upstream_errors.labels(route.model, provider, error.code or "error").inc()
-            log.warning("model %s (%s) failed: %d %s: %s", route.model, provider, error.status,
-                        error.code, error.message)
+            self._count_failure(route, deployment, error)
+            if is_retryable(error):
+                deployment.breaker.failure(probe)
+            else:  # the client's own error says nothing about the deployment's health
+                deployment.breaker.release(probe)
             raise
+        except BaseException:
+            deployment.breaker.release(probe)
+            raise
+        else:
+            if judged:
+                deployment.breaker.success(probe)
         finally:
             deployment.in_flight -= 1
 
+    def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError) -> None:
+        provider = deployment.config.provider
+        self._metrics.upstream_errors.labels(route.model, provider, error.code or "error").inc()
+        log.warning("model %s (%s, %s) failed: %d %s: %s", route.model, provider,
+                    deployment.where, error.status, error.code, error.message)
+
+    async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment]
+                   ) -> tuple[T, Deployment] | None:
+        """Attempts on the deployments of one name, retried as their config says. A client
+        error is raised at once; None when the name gave up (``failures`` says why)."""
+        attempts: Attempts[Deployment] = Attempts()
+        while (choice := await self._next(route, attempts)) is not None:
+            deployment, probe = choice
+            try:
+                with self._attempt(route, deployment, probe):
+                    return await call(route, deployment), deployment
+            except RETRYABLE as error:
+                failures.note(deployment, error)
+                if not attempts.failed(deployment, error, deployment.config):
+                    return None
+                log.info("retrying model %s (retry %d of %d)", route.model, attempts.retries,
+                         deployment.config.retries)
+        if not attempts.tried:
+            log.warning("model %s: every deployment is cooling down", route.model)
+        return None
+
+    def _fallback_chain(self, route: Route) -> Iterator[Route]:
+        """The fallbacks of ``route``, each followed by its own (depth first); a name that
+        comes round again (a cycle) is not tried twice."""
+        seen = {route.model}
+        pending = list(reversed(route.fallbacks))
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            target = self.resolve(name)
+            yield target
+            pending.extend(reversed(target.fallbacks))
+
+    async def _run(self, route: Route, call: Call[T],
+                   usable: Callable[[Route], bool] | None = None) -> tuple[T, Route, Deployment]:
+        """``call`` on a deployment of ``route``, retried, then on its fallbacks (those
+        ``usable``); returns the answer and the name and deployment that gave it."""
+        failures: Failures[Deployment] = Failures()
+        answer = await self._try(route, call, failures)
+        if answer is not None:
+            return answer[0], route, answer[1]
+        for target in self._fallback_chain(route):
+            if usable is not None and not usable(target):
+                continue
+            log.warning("request for model %s: falling back to %s", route.model, target.model)
+            answer = await self._try(target, call, failures)
+            if answer is not None:
+                return answer[0], target, answer[1]
+        raise failures.final(route.model)
+
+    # -- the calls ------------------------------------------------------------------------------
+
     async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
-        deployment = self._pick(route)
-        with self._calling(route, deployment):
-            result = await deployment.provider.chat(request, deployment.upstream_model(route.model))
+        async def call(target: Route, deployment: Deployment) -> ChatResult:
+            return await deployment.provider.chat(request,
+                                                  deployment.upstream_model(target.model))
+
+        result, _, _ = await self._run(route, call)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
                                        result.usage.completion_tokens)
@@ -136,27 +266,54 @@ class Router:
     async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False
                      ) -> AsyncGenerator[StreamChunk, None]:
         """The chunks of one answer; the usage-only chunk only when the client asked for usage
-        (or the caller wants it, to see the usage: it then drops it itself)."""
-        deployment = self._pick(route)
+        or the caller wants to see it anyway (``keep_usage_only``: it drops it itself).
+        Retries and fallbacks happen until a deployment has produced its first chunk; an error
+        after that ends the stream."""
+
+        async def open_stream(target: Route, deployment: Deployment
+                              ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None]]:
+            upstream = deployment.provider.stream(request,
+                                                  deployment.upstream_model(target.model))
+            try:
+                return await anext(upstream, None), upstream
+            except BaseException:
+                await upstream.aclose()
+                raise
+
+        (first, upstream), target, deployment = await self._run(route, open_stream)
         wants_usage = request.include_usage or keep_usage_only
-        upstream = deployment.provider.stream(request, deployment.upstream_model(route.model))
-        with self._calling(route, deployment):
-            async with aclosing(upstream) as chunks:
+        async with aclosing(upstream) as chunks:
+            with self._attempt(target, deployment, False, judged=False):
+                if first is not None and self._passes(route, first, wants_usage):
+                    yield first
                 async for chunk in chunks:
-                    if chunk.usage is not None:
-                        self._metrics.count_tokens(route.model, chunk.usage.prompt_tokens,
-                                                   chunk.usage.completion_tokens)
-                    if wants_usage or not chunk.usage_only:
+                    if self._passes(route, chunk, wants_usage):
                         yield chunk
 
+    def _passes(self, route: Route, chunk: StreamChunk, wants_usage: bool) -> bool:
+        """Count a chunk's usage; whether it goes on to the client."""
+        if chunk.usage is not None:
+            self._metrics.count_tokens(route.model, chunk.usage.prompt_tokens,
+                                       chunk.usage.completion_tokens)
+        return wants_usage or not chunk.usage_only
+
     async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
-        deployment = self._pick(route)
-        provider = deployment.provider
-        if not isinstance(provider, EmbeddingProvider):
+        if not _embeds(route):
             raise InvalidRequest(f"The model '{route.model}' does not support embeddings.",
                                  param="model")
-        with self._calling(route, deployment):
-            result = await provider.embed(request, deployment.upstream_model(route.model))
+
+        async def call(target: Route, deployment: Deployment) -> ChatResult:
+            provider = deployment.provider
+            if not isinstance(provider, EmbeddingProvider):
+                raise InvalidRequest(f"The model '{target.model}' does not support embeddings.",
+                                     param="model")
+            return await provider.embed(request, deployment.upstream_model(target.model))
+
+        result, _, _ = await self._run(route, call, usable=_embeds)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result
+
+
+def _embeds(route: Route) -> bool:
+    return all(isinstance(d.provider, EmbeddingProvider) for d in route.deployments)

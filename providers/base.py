@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, PrivateAttr
 
-from providers.http import HTTPClient
+from providers.http import HTTPClient, Timeout
 
 
 class DeploymentConfig(BaseModel):
@@ -29,10 +29,33 @@ class DeploymentConfig(BaseModel):
     model: str | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
+    # Timeouts: connecting; a whole non-stream answer; a stream's wait for each next bytes
+    # (its first chunk included), which defaults to timeout_s. A timeout is a 504, retried.
     timeout_s: float = Field(default=600.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    stream_idle_timeout_s: float | None = Field(default=None, gt=0)
+    # Retries of an upstream 429, 5xx, timeout or refused connection (gateway/reliability.py):
+    # exponential backoff with full jitter from retry_backoff_s, each wait at most
+    # retry_backoff_max_s; an upstream Retry-After up to retry_max_wait_s is waited out, a
+    # longer one moves on to another deployment or the fallbacks.
     retries: int = Field(default=2, ge=0, le=10)
+    retry_backoff_s: float = Field(default=0.5, ge=0)
+    retry_backoff_max_s: float = Field(default=8.0, ge=0)
+    retry_max_wait_s: float = Field(default=10.0, ge=0)
     fallbacks: tuple[str, ...] = ()
+    # Circuit breaker: after cooldown_failures failures in a row (0: never) the deployment
+    # is skipped for cooldown_s, then one probe request decides whether it is back.
+    cooldown_failures: int = Field(default=3, ge=0)
+    cooldown_s: float = Field(default=30.0, gt=0)
+
+    def timeouts(self, *, stream: bool) -> Timeout:
+        """The upstream HTTP timeouts of one call: a non-stream answer must be whole within
+        ``timeout_s``; a stream has no total, only the longest wait between chunks."""
+        if stream:
+            return Timeout(connect=self.connect_timeout_s, total=None,
+                           idle=self.stream_idle_timeout_s or self.timeout_s)
+        return Timeout(connect=self.connect_timeout_s, total=self.timeout_s,
+                       idle=self.timeout_s)
 
     @property
     def is_wildcard(self) -> bool:

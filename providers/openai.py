@@ -22,7 +22,7 @@ from providers.base import (
     StreamChunk,
     Usage,
 )
-from providers.http import HTTPClient, Timeout
+from providers.http import HTTPClient
 from providers.sse import SSEDecoder
 
 
@@ -109,7 +109,8 @@ def error_from_body(status: int, body: bytes, headers: Mapping[str, str]) -> Gat
     elif body:
         message = body[:200].decode("utf-8", "replace")
     return from_upstream_status(status, message, param=param, code=code,
-                                retry_after=headers.get("retry-after"))
+                                retry_after=headers.get("retry-after"),
+                                retry_after_ms=headers.get("retry-after-ms"))
 
 
 class OpenAIProvider:
@@ -128,10 +129,8 @@ class OpenAIProvider:
             headers["openai-organization"] = config.organization
         self._headers = {**headers, **config.headers}
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
-        self._timeout = Timeout(connect=config.connect_timeout_s, total=config.timeout_s,
-                                idle=config.timeout_s)
-        self._stream_timeout = Timeout(connect=config.connect_timeout_s, total=None,
-                                       idle=config.timeout_s)
+        self._timeout = config.timeouts(stream=False)
+        self._stream_timeout = config.timeouts(stream=True)
 
     async def _post(self, url: str, content: bytes, expect: str) -> ChatResult:
         async with self._http.post(url, content=content, headers=self._headers,

@@ -29,13 +29,14 @@ def fake_openai(fake_openai_server: FakeOpenAI) -> FakeOpenAI:
 
 
 def gateway_config(upstream: str, **extra: Any) -> dict[str, Any]:
-    """A config routing to the fake: ``gpt-test`` (echo), ``fake/*`` (any behaviour), ``lb``
-    (two deployments of one name) and ``openai-test`` (provider openai)."""
+    """A config routing to the fake: ``gpt-test`` (echo), ``fake/*`` (any behaviour; no
+    retries, so that an upstream error reaches the client at once), ``lb`` (two deployments of
+    one name) and ``openai-test`` (provider openai)."""
     config: dict[str, Any] = {"models": [
         {"name": "gpt-test", "provider": "openai-compatible", "model": "echo",
          "api_base": upstream, "api_key": "sk-upstream"},
         {"name": "fake/*", "provider": "openai-compatible", "api_base": upstream,
-         "api_key": "sk-upstream", "timeout_s": 5},
+         "api_key": "sk-upstream", "timeout_s": 5, "retries": 0},
         {"name": "lb", "provider": "openai-compatible", "model": "echo-a", "api_base": upstream},
         {"name": "lb", "provider": "openai-compatible", "model": "echo-b", "api_base": upstream},
         {"name": "openai-test", "provider": "openai", "model": "echo", "api_base": upstream + "/",

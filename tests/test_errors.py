@@ -133,7 +133,9 @@ def test_upstream_400_keeps_message_and_param(gateway: str) -> None:
 @pytest.mark.parametrize("stream", [False, True])
 def test_upstream_refused_is_503(make_gateway: GatewayFactory, stream: bool) -> None:
     closed = f"http://127.0.0.1:{free_port()}/v1"
-    url = make_gateway(gateway_config(closed))
+    config = gateway_config(closed)
+    config["models"][0]["retries"] = 0  # retries: tests/test_reliability.py
+    url = make_gateway(config)
     response = post(url, {"model": "gpt-test", "messages": MESSAGES, "stream": stream})
     assert_error(response, 503, "api_error", "upstream_unavailable")
 

@@ -73,3 +73,18 @@ def test_errors_raise_the_sdk_exceptions(client: openai.OpenAI, status: int,
         client.chat.completions.create(model=f"error-{status}", messages=MESSAGES)  # type: ignore[arg-type]
     assert isinstance(caught.value, openai.APIStatusError)
     assert caught.value.status_code == status
+
+
+def test_flaky_and_rate_limited_then_answer(client: openai.OpenAI,
+                                            fake_openai: FakeOpenAI) -> None:
+    for _ in range(2):
+        with pytest.raises(openai.InternalServerError):
+            client.chat.completions.create(model="flaky-2-503", messages=MESSAGES)  # type: ignore[arg-type]
+    answer = client.chat.completions.create(model="flaky-2-503", messages=MESSAGES)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "echo: hi there"
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model="ratelimit-1-1500ms", messages=MESSAGES)  # type: ignore[arg-type]
+    headers = caught.value.response.headers
+    assert (headers["retry-after-ms"], headers["retry-after"]) == ("1500", "2")
+    assert fake_openai.calls == {"flaky-2-503": 3, "ratelimit-1-1500ms": 1}
+

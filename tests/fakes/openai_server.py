@@ -6,8 +6,13 @@ The upstream model id picks a behaviour:
 - anything else: echo the last user message ("echo: ...") word by word;
 - ``slow-stream``: like echo, sleeping ``SLOW_DELAY_S`` between stream chunks;
 - ``gated-stream``: sends one chunk, then waits for ``fake.gate`` before the rest;
-- ``hang``: never answers; records the moment the caller disconnects in ``fake.disconnected``;
+- ``hang``: never answers; sets ``fake.hung`` when the request arrives and
+  ``fake.disconnected`` the moment the caller disconnects;
 - ``error-NNN``: an OpenAI error body with HTTP status NNN (429 adds ``Retry-After: 7``);
+- ``flaky-K-NNN``: the first K calls with this id answer like ``error-NNN``, later ones echo;
+- ``ratelimit-K-W``: the first K calls answer 429 with ``Retry-After: W`` (seconds), or for
+  ``W`` like ``300ms`` with ``retry-after-ms: 300`` (as OpenAI sends) and ``Retry-After``
+  rounded up to whole seconds; later ones echo;
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one chunk, then an ``error`` event;
 - ``cut-stream``: one chunk, then the connection ends without ``[DONE]``;
@@ -45,8 +50,10 @@ class FakeOpenAI:
         self.headers: list[dict[str, str]] = []
         self.gate = threading.Event()
         self.disconnected = threading.Event()
+        self.hung = threading.Event()
         self.stream_closed = threading.Event()
         self.sent_at: list[float] = []
+        self.calls: dict[str, int] = {}  # chat calls per model id
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
@@ -56,7 +63,8 @@ class FakeOpenAI:
         self.requests.clear()
         self.headers.clear()
         self.sent_at.clear()
-        for event in (self.gate, self.disconnected, self.stream_closed):
+        self.calls.clear()
+        for event in (self.gate, self.disconnected, self.hung, self.stream_closed):
             event.clear()
 
     async def _record(self, request: Request) -> dict[str, Any]:
@@ -79,11 +87,17 @@ class FakeOpenAI:
     async def chat(self, request: Request) -> Response:
         body = await self._record(request)
         model: str = body["model"]
+        calls = self.calls[model] = self.calls.get(model, 0) + 1
         if model.startswith("error-"):
             return error(int(model[6:]))
+        if model.startswith(("flaky-", "ratelimit-")):
+            kind, failing, how = model.split("-", 2)
+            if calls <= int(failing):
+                return error(int(how)) if kind == "flaky" else rate_limited(how)
         if model == "garbage":
             return Response(b"<html>bad gateway</html>", media_type="text/html")
         if model == "hang":
+            self.hung.set()
             await self._wait_for_disconnect(request)
             return Response(status_code=204)
         if body.get("stream"):
@@ -225,3 +239,16 @@ def error(status: int) -> Response:
     return JSONResponse({"error": {"message": f"fake upstream error {status}", "type": kind,
                                    "param": "messages" if status == 400 else None,
                                    "code": code}}, status_code=status, headers=headers)
+
+
+def rate_limited(wait: str) -> Response:
+    """A 429 asking to wait ``wait`` seconds, or ``wait`` like ``300ms`` milliseconds."""
+    if wait.endswith("ms"):
+        ms = int(wait[:-2])
+        headers = {"retry-after-ms": str(ms), "retry-after": str(-(-ms // 1000))}
+    else:
+        headers = {"retry-after": wait}
+    return JSONResponse({"error": {"message": "Rate limit reached for requests",
+                                   "type": "requests", "param": None,
+                                   "code": "rate_limit_exceeded"}},
+                        status_code=429, headers=headers)
