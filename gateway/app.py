@@ -73,7 +73,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, AppState]]:
         http = create_http_client(config.server.http_client)
         store = create_store(settings.redis_url)
-        router = Router(config.deployments, http, metrics)
+        quotas = Quotas(create_limiter(store), config.limits, metrics)
+        router = Router(config.deployments, http, metrics, quotas)
         usage_log = UsageLog(store)
         key_store = KeyStore(store)
         state = AppState(
@@ -83,7 +84,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             auth=Authenticator(settings.master_key, key_store),
             metrics=metrics,
             http=http,
-            quotas=Quotas(create_limiter(store), config.limits, metrics),
+            quotas=quotas,
             usage=usage_log,
             cache=create_cache(config.cache, store, router, metrics),
         )

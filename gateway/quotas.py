@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway.auth import Caller
@@ -23,7 +23,7 @@ from gateway.limits import KEY_LIMITED, OK, Bucket, BucketState, Decision, Limit
 from gateway.metrics import Metrics
 from gateway.store import StoreUnavailable
 from gateway.tokens import TokenEstimator
-from providers.base import ChatRequest, EmbeddingRequest, TokenCounter, Usage
+from providers.base import ChatRequest, DeploymentConfig, EmbeddingRequest, TokenCounter, Usage
 
 log = logging.getLogger("gateway")
 
@@ -35,6 +35,39 @@ class Ticket:
     tokens: int = 0
     tpm_buckets: list[Bucket] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentLimits:
+    """A deployment's own buckets (its ``rpm``/``tpm`` in models.yaml)."""
+
+    rpm: int | None
+    tpm: int | None
+    name: str  # unique among deployments, the same on every replica
+
+    @classmethod
+    def of(cls, config: DeploymentConfig, where: str) -> DeploymentLimits | None:
+        if config.rpm is None and config.tpm is None:
+            return None
+        return cls(config.rpm, config.tpm, f"{config.name}|{where}")
+
+    def buckets(self, tokens: int) -> list[Bucket]:
+        buckets = []
+        if self.rpm is not None:
+            buckets.append(Bucket(bucket_key("d", self.name, "rpm"), self.rpm, 1))
+        if self.tpm is not None:
+            buckets.append(Bucket(bucket_key("d", self.name, "tpm"), self.tpm, tokens))
+        return buckets
+
+
+@dataclass(slots=True)
+class Admission:
+    """One call's passage through the deployments' limits: its token estimate (counted once,
+    when a tpm limit first needs it) and the tpm buckets its attempts took, to settle."""
+
+    cost: Callable[[], Awaitable[int]]
+    tokens: int | None = None
+    charged: list[Bucket] = field(default_factory=list)
 
 
 def format_reset(ms: int) -> str:
@@ -133,6 +166,42 @@ class Quotas:
             seconds = max(1, math.ceil(decision.retry_after_ms / 1000))
             raise RateLimited(f"{refused}. Try again in {seconds}s.", retry_after=seconds)
         return decision
+
+    async def pick(self, candidates: Sequence[DeploymentLimits | None], admission: Admission,
+                   model: str) -> int:
+        """The first of ``candidates`` (in order of preference) with room in its buckets,
+        which are taken; 429 when none has room. A candidate without limits always has."""
+        if candidates[0] is None:
+            return 0
+        if admission.tokens is None and any(c is not None and c.tpm for c in candidates):
+            admission.tokens = await admission.cost()
+        tokens = admission.tokens or 0
+        groups = tuple(c.buckets(tokens) if c is not None else [] for c in candidates)
+        decision = await self.take([], groups, refused=(
+            f"Every deployment of the model '{model}' is at its rate limit"))
+        choice = decision.choice if decision is not None else 0
+        chosen = candidates[choice]
+        if decision is not None and chosen is not None and chosen.tpm is not None:
+            admission.charged.append(chosen.buckets(tokens)[-1])
+        return choice
+
+    async def settle_deployments(self, admission: Admission, usage: Usage | None) -> None:
+        """The last attempt's tpm bucket is settled against the usage; earlier (failed)
+        attempts give their estimate back."""
+        if not admission.charged:
+            return
+        tokens = admission.tokens or 0
+        *failed, last = admission.charged
+        adjust = [Bucket(b.key, b.limit, -tokens) for b in failed]
+        if usage is not None:
+            used = usage.prompt_tokens + usage.completion_tokens
+            adjust.append(Bucket(last.key, last.limit, used - tokens))
+        adjust = [b for b in adjust if b.cost]
+        if adjust:
+            try:
+                await self.limiter.adjust(adjust)
+            except StoreUnavailable:
+                self._warn("the store is down: token usage not settled")
 
     async def settle(self, ticket: Ticket, usage: Usage | None) -> None:
         """Give back (or take more of) what the estimate got wrong, once the answer is known."""

@@ -22,6 +22,7 @@ from typing import TypeVar
 
 from gateway.errors import GatewayError, InvalidRequest, ModelNotFound
 from gateway.metrics import Metrics
+from gateway.quotas import Admission, DeploymentLimits, Quotas
 from gateway.reliability import (
     RETRYABLE,
     Attempts,
@@ -40,6 +41,7 @@ from providers.base import (
     ManagedProvider,
     Provider,
     StreamChunk,
+    Usage,
 )
 from providers.http import HTTPClient
 
@@ -54,6 +56,7 @@ class Deployment:
     provider: Provider
     breaker: CircuitBreaker
     where: str = ""  # its entry in models.yaml ("models[3]"), for the logs
+    limits: DeploymentLimits | None = None
     in_flight: int = 0
 
     def upstream_model(self, requested: str) -> str:
@@ -80,14 +83,19 @@ def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
 
 class Router:
     def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
-                 metrics: Metrics, *, clock: Clock = time.monotonic) -> None:
-        """``clock``: what the circuit breakers read (tests pass their own)."""
+                 metrics: Metrics, quotas: Quotas | None = None, *,
+                 clock: Clock = time.monotonic) -> None:
+        """``quotas``: the deployments' rate limits (none without); ``clock``: what the
+        circuit breakers read (tests pass their own)."""
         self._metrics = metrics
+        self._quotas = quotas
         by_name: dict[str, list[Deployment]] = {}
         self._deployments: list[Deployment] = []
         for i, config in enumerate(configs):
+            where = f"models[{i}]"
             deployment = Deployment(config, PROVIDERS[config.provider](config, http),
-                                    CircuitBreaker.for_config(config, clock), f"models[{i}]")
+                                    CircuitBreaker.for_config(config, clock), where,
+                                    DeploymentLimits.of(config, where) if quotas else None)
             self._deployments.append(deployment)
             by_name.setdefault(config.name, []).append(deployment)
         self._exact: dict[str, Route] = {}
@@ -129,41 +137,47 @@ class Router:
 
     # -- one request: attempts, retries, fallbacks ------------------------------------------
 
-    async def _choose(self, route: Route, exclude: Set[Deployment]
-                      ) -> tuple[Deployment, bool] | None:
-        """The deployment for one attempt (least busy, round-robin among equals) and whether
-        the call is its breaker's probe; None when every deployment not in ``exclude`` is
-        cooling down. Per-deployment limits belong here: a saturated deployment is skipped
-        like a cooling one. Nothing is awaited between the breaker check and ``admit``."""
+    def _candidates(self, route: Route, exclude: Set[Deployment]) -> list[Deployment]:
+        """The deployments an attempt may go to, in order of preference: least busy first,
+        round-robin among equals; none that is excluded or cooling down."""
         deployments = route.deployments
-        best: Deployment | None = None
         if len(deployments) == 1:
             only = deployments[0]
-            if only not in exclude and only.breaker.available():
-                best = only
-        else:
-            start, count = next(self._turn), len(deployments)
-            for i in range(count):
-                candidate = deployments[(start + i) % count]
-                if candidate in exclude or not candidate.breaker.available():
-                    continue
-                if best is None or candidate.in_flight < best.in_flight:
-                    best = candidate
-        if best is None:
-            return None
-        return best, best.breaker.admit()
+            return [only] if only not in exclude and only.breaker.available() else []
+        start, count = next(self._turn), len(deployments)
+        turned = [deployments[(start + i) % count] for i in range(count)]
+        return sorted((d for d in turned if d not in exclude and d.breaker.available()),
+                      key=lambda d: d.in_flight)  # (a stable sort keeps the turn's order)
 
-    async def _next(self, route: Route, attempts: Attempts[Deployment]
-                    ) -> tuple[Deployment, bool] | None:
+    async def _choose(self, route: Route, exclude: Set[Deployment],
+                      admission: Admission | None) -> tuple[Deployment, bool] | None:
+        """The deployment for one attempt and whether the call is its breaker's probe; None
+        when every deployment not in ``exclude`` is cooling down. A deployment at its rate
+        limit is passed over for the next; when all are, 429. Nothing is awaited between
+        the breaker check and ``admit``: after waiting for the limits, the check is redone."""
+        while candidates := self._candidates(route, exclude):
+            best = candidates[0]
+            if admission is not None and self._quotas is not None and any(
+                    d.limits is not None for d in candidates):
+                best = candidates[await self._quotas.pick([d.limits for d in candidates],
+                                                          admission, route.model)]
+                if not best.breaker.available():  # its probe was taken meanwhile
+                    exclude = {*exclude, best}
+                    continue
+            return best, best.breaker.admit()
+        return None
+
+    async def _next(self, route: Route, attempts: Attempts[Deployment],
+                    admission: Admission | None) -> tuple[Deployment, bool] | None:
         """The next attempt's deployment: one not tried yet if there is one, else one tried
         before, once its backoff has passed; None when no deployment is left to try."""
         while True:
             excluded, wait_s = attempts.held_back()
             choice = None
             if attempts.tried:
-                choice = await self._choose(route, excluded | attempts.failed_keys)
+                choice = await self._choose(route, excluded | attempts.failed_keys, admission)
             if choice is None:
-                choice = await self._choose(route, excluded)
+                choice = await self._choose(route, excluded, admission)
             if choice is not None or wait_s is None:
                 return choice
             await asyncio.sleep(wait_s)
@@ -199,12 +213,12 @@ class Router:
         log.warning("model %s (%s, %s) failed: %d %s: %s", route.model, provider,
                     deployment.where, error.status, error.code, error.message)
 
-    async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment]
-                   ) -> tuple[T, Deployment] | None:
+    async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment],
+                   admission: Admission | None) -> tuple[T, Deployment] | None:
         """Attempts on the deployments of one name, retried as their config says. A client
         error is raised at once; None when the name gave up (``failures`` says why)."""
         attempts: Attempts[Deployment] = Attempts()
-        while (choice := await self._next(route, attempts)) is not None:
+        while (choice := await self._next(route, attempts, admission)) is not None:
             deployment, probe = choice
             try:
                 with self._attempt(route, deployment, probe):
@@ -233,31 +247,50 @@ class Router:
             yield target
             pending.extend(reversed(target.fallbacks))
 
-    async def _run(self, route: Route, call: Call[T],
+    async def _run(self, route: Route, call: Call[T], admission: Admission | None = None,
                    usable: Callable[[Route], bool] | None = None) -> tuple[T, Route, Deployment]:
         """``call`` on a deployment of ``route``, retried, then on its fallbacks (those
         ``usable``); returns the answer and the name and deployment that gave it."""
         failures: Failures[Deployment] = Failures()
-        answer = await self._try(route, call, failures)
+        answer = await self._try(route, call, failures, admission)
         if answer is not None:
             return answer[0], route, answer[1]
         for target in self._fallback_chain(route):
             if usable is not None and not usable(target):
                 continue
             log.warning("request for model %s: falling back to %s", route.model, target.model)
-            answer = await self._try(target, call, failures)
+            answer = await self._try(target, call, failures, admission)
             if answer is not None:
                 return answer[0], target, answer[1]
         raise failures.final(route.model)
 
     # -- the calls ------------------------------------------------------------------------------
 
+    def _admission(self, route: Route, request: ChatRequest | EmbeddingRequest
+                   ) -> Admission | None:
+        quotas = self._quotas
+        if quotas is None:
+            return None
+        if isinstance(request, EmbeddingRequest):
+            return Admission(lambda: quotas.embedding_cost(request))
+        return Admission(lambda: quotas.chat_cost(request, route.deployments[0].provider))
+
+    async def _settle(self, admission: Admission | None, usage: Usage | None) -> None:
+        if admission is not None and admission.charged and self._quotas is not None:
+            await self._quotas.settle_deployments(admission, usage)
+
     async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
         async def call(target: Route, deployment: Deployment) -> ChatResult:
             return await deployment.provider.chat(request,
                                                   deployment.upstream_model(target.model))
 
-        result, _, _ = await self._run(route, call)
+        admission = self._admission(route, request)
+        try:
+            result, _, _ = await self._run(route, call, admission)
+        except BaseException:
+            await self._settle(admission, Usage(0, 0))
+            raise
+        await self._settle(admission, result.usage)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
                                        result.usage.completion_tokens)
@@ -280,15 +313,26 @@ class Router:
                 await upstream.aclose()
                 raise
 
-        (first, upstream), target, deployment = await self._run(route, open_stream)
+        admission = self._admission(route, request)
+        try:
+            (first, upstream), target, deployment = await self._run(route, open_stream,
+                                                                    admission)
+        except BaseException:
+            await self._settle(admission, Usage(0, 0))
+            raise
         wants_usage = request.include_usage or keep_usage_only
-        async with aclosing(upstream) as chunks:
-            with self._attempt(target, deployment, False, judged=False):
-                if first is not None and self._passes(route, first, wants_usage):
-                    yield first
-                async for chunk in chunks:
-                    if self._passes(route, chunk, wants_usage):
-                        yield chunk
+        usage = first.usage if first is not None else None
+        try:
+            async with aclosing(upstream) as chunks:
+                with self._attempt(target, deployment, False, judged=False):
+                    if first is not None and self._passes(route, first, wants_usage):
+                        yield first
+                    async for chunk in chunks:
+                        usage = chunk.usage or usage
+                        if self._passes(route, chunk, wants_usage):
+                            yield chunk
+        finally:
+            await self._settle(admission, usage)
 
     def _passes(self, route: Route, chunk: StreamChunk, wants_usage: bool) -> bool:
         """Count a chunk's usage; whether it goes on to the client."""
@@ -309,7 +353,11 @@ class Router:
                                      param="model")
             return await provider.embed(request, deployment.upstream_model(target.model))
 
-        result, _, _ = await self._run(route, call, usable=_embeds)
+        admission = self._admission(route, request)
+        try:
+            result, _, _ = await self._run(route, call, admission, usable=_embeds)
+        finally:
+            await self._settle(admission, None)  # (the estimate was the usage)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result

@@ -131,3 +131,62 @@ def test_rate_limited_metric(start: Any) -> None:
 ])
 def test_reset_format(ms: int, text: str) -> None:
     assert format_reset(ms) == text
+
+
+def lb_config(fake: FakeOpenAI, **limits: Any) -> dict[str, Any]:
+    """Two deployments of ``lb``, each with its own limits."""
+    config = gateway_config(fake.url)  # type: ignore[attr-defined]
+    for entry in config["models"]:
+        if entry["name"] == "lb":
+            entry.update(limits)
+    return config
+
+
+@pytest.mark.parametrize("redis", [False, True])
+def test_a_saturated_deployment_hands_over_then_429(
+        request: pytest.FixtureRequest, make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+        redis: bool) -> None:
+    redis_url = None
+    if redis:
+        server: RedisServer = request.getfixturevalue("redis_server")
+        server.flush()
+        redis_url = server.url
+    url = make_gateway(lb_config(fake_openai, rpm=2), redis_url=redis_url)
+    body = {**hello(), "model": "lb"}
+    answers = [post(url, ADMIN, body) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]
+    models = sorted(r["model"] for r in fake_openai.requests)
+    assert models == ["echo-a", "echo-a", "echo-b", "echo-b"]  # each took exactly its 2
+    refused = answers[-1]
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "deployment" in refused.json()["error"]["message"]
+    assert 1 <= int(refused.headers["retry-after"]) <= 30
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'gateway_rate_limited_total{scope="deployment"} 1.0' in metrics
+    # a stream is refused the same way, before it starts
+    assert post(url, ADMIN, {**body, "stream": True}).status_code == 429
+
+
+def test_deployment_tpm(make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> None:
+    config = gateway_config(fake_openai.url)  # type: ignore[attr-defined]
+    config["models"][0]["tpm"] = 100  # gpt-test
+    url = make_gateway(config)
+    assert post(url, ADMIN, hello(max_tokens=80)).status_code == 200
+    # the answer took about 10 tokens of the 90 reserved: the rest came back
+    assert post(url, ADMIN, hello(max_tokens=80)).status_code == 200
+    assert post(url, ADMIN, hello(max_tokens=95)).status_code == 429
+
+
+def test_redis_down_fails_fast_or_open(make_gateway: GatewayFactory, fake_openai: FakeOpenAI
+                                       ) -> None:
+    from tests.fakes.serve import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    closed = make_gateway(lb_config(fake_openai, rpm=100), redis_url=dead)
+    refused = post(closed, ADMIN, {**hello(), "model": "lb"})
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "upstream_unavailable"
+    assert post(closed, ADMIN).status_code == 200  # gpt-test has no limits: no Redis needed
+    opened = make_gateway({**lb_config(fake_openai, rpm=100), "limits": {"fail_open": True}},
+                          redis_url=dead)
+    assert post(opened, ADMIN, {**hello(), "model": "lb"}).status_code == 200
