@@ -76,3 +76,13 @@ def redis_server() -> Iterator[RedisServer]:
     server = RedisServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def redis_url_or_none(request: pytest.FixtureRequest) -> str | None:
+    """Run a test twice: with state in memory (None), and in a flushed real redis-server."""
+    if request.param == "memory":
+        return None
+    server: RedisServer = request.getfixturevalue("redis_server")
+    server.flush()
+    return server.url

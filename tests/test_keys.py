@@ -20,15 +20,10 @@ ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 HELLO = {"model": "gpt-test", "messages": [{"role": "user", "content": "hello"}]}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def gateway_url(request: pytest.FixtureRequest, make_gateway: GatewayFactory,
-                fake_openai: FakeOpenAI) -> str:
-    redis_url = None
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        redis_url = server.url
-    return make_gateway(gateway_config(fake_openai.url), redis_url=redis_url)  # type: ignore[attr-defined]
+@pytest.fixture
+def gateway_url(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+                redis_url_or_none: str | None) -> str:
+    return make_gateway(gateway_config(fake_openai.url), redis_url=redis_url_or_none)  # type: ignore[attr-defined]
 
 
 def create(url: str, **body: Any) -> dict[str, Any]:

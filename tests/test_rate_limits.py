@@ -11,7 +11,6 @@ import pytest
 from gateway.quotas import format_reset
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import RedisServer
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 
@@ -20,17 +19,12 @@ def hello(text: str = "hello", **extra: Any) -> dict[str, Any]:
     return {"model": "gpt-test", "messages": [{"role": "user", "content": text}], **extra}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def start(request: pytest.FixtureRequest, make_gateway: GatewayFactory,
-          fake_openai: FakeOpenAI) -> Any:
-    redis_url = None
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        redis_url = server.url
-
+@pytest.fixture
+def start(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+          redis_url_or_none: str | None) -> Any:
     def run(**extra: Any) -> str:
-        return make_gateway(gateway_config(fake_openai.url, **extra), redis_url=redis_url)  # type: ignore[attr-defined]
+        return make_gateway(gateway_config(fake_openai.url, **extra),  # type: ignore[attr-defined]
+                            redis_url=redis_url_or_none)
     return run
 
 
@@ -142,16 +136,10 @@ def lb_config(fake: FakeOpenAI, **limits: Any) -> dict[str, Any]:
     return config
 
 
-@pytest.mark.parametrize("redis", [False, True])
 def test_a_saturated_deployment_hands_over_then_429(
-        request: pytest.FixtureRequest, make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
-        redis: bool) -> None:
-    redis_url = None
-    if redis:
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        redis_url = server.url
-    url = make_gateway(lb_config(fake_openai, rpm=2), redis_url=redis_url)
+        make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+        redis_url_or_none: str | None) -> None:
+    url = make_gateway(lb_config(fake_openai, rpm=2), redis_url=redis_url_or_none)
     body = {**hello(), "model": "lb"}
     answers = [post(url, ADMIN, body) for _ in range(5)]
     assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]

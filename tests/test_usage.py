@@ -12,20 +12,14 @@ import pytest
 
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import RedisServer
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 
 
-@pytest.fixture(params=["memory", "redis"])
-def url(request: pytest.FixtureRequest, make_gateway: GatewayFactory,
-        fake_openai: FakeOpenAI) -> str:
-    redis_url = None
-    if request.param == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        server.flush()
-        redis_url = server.url
-    return make_gateway(gateway_config(fake_openai.url), redis_url=redis_url)  # type: ignore[attr-defined]
+@pytest.fixture
+def url(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+        redis_url_or_none: str | None) -> str:
+    return make_gateway(gateway_config(fake_openai.url), redis_url=redis_url_or_none)  # type: ignore[attr-defined]
 
 
 def usage(url: str, headers: dict[str, str] | None = None, **query: str) -> httpx.Response:
