@@ -47,10 +47,15 @@ PROVIDER = "anthropic"
 _UNSUPPORTED = ("n", "seed", "presence_penalty", "frequency_penalty")
 
 
+# The API version that removed temperature, top_p and top_k (a request with one is a 400).
+SAMPLING_REMOVED = "2026-10-21"
+
+
 class AnthropicConfig(RemoteDeploymentConfig):
     provider: Literal["anthropic"]
     api_base: str = "https://api.anthropic.com"
     max_tokens: int = Field(default=4096, ge=1)  # for requests that give none
+    # 2023-06-01 still takes temperature and top_p; 2026-10-21 (SDK 2.x's default) does not.
     anthropic_version: str = "2023-06-01"
 
 
@@ -65,15 +70,17 @@ def finish_reason(stop_reason: str | None, json_tool: str | None) -> str:
     return FINISH_REASONS.get(stop_reason or "", "stop")
 
 
-def to_vendor(request: ChatRequest, model: str, *, default_max_tokens: int,
+def to_vendor(request: ChatRequest, model: str, config: AnthropicConfig, *,
               stream: bool) -> tuple[MessagesRequest, str | None]:
     """The Messages request, and the name of the forced JSON tool when ``response_format``
     asks for JSON."""
-    oi.reject_unsupported(request, PROVIDER, _UNSUPPORTED)
+    sampling = config.anthropic_version < SAMPLING_REMOVED
+    oi.reject_unsupported(request, PROVIDER,
+                          _UNSUPPORTED if sampling else (*_UNSUPPORTED, "temperature", "top_p"))
     if request.temperature is not None and request.temperature > 1:
         raise InvalidRequest("Anthropic accepts a temperature from 0 to 1.", param="temperature")
     body: MessagesRequest = {"model": model, "messages": _messages(request),
-                             "max_tokens": oi.max_tokens(request) or default_max_tokens}
+                             "max_tokens": oi.max_tokens(request) or config.max_tokens}
     system = [Block(type="text", text=text) for text in _system_texts(request) if text]
     if system:
         body["system"] = system
@@ -303,11 +310,10 @@ class AnthropicProvider:
             headers["x-api-key"] = config.api_key
         self._http = VendorHTTP(http, config, headers, error_from)
         self._url = f"{config.base_url}/v1/messages"
-        self._max_tokens = config.max_tokens
+        self._config = config
 
     def _body(self, request: ChatRequest, model: str, stream: bool) -> tuple[bytes, str | None]:
-        body, json_tool = to_vendor(request, model, default_max_tokens=self._max_tokens,
-                                    stream=stream)
+        body, json_tool = to_vendor(request, model, self._config, stream=stream)
         return orjson.dumps(body), json_tool
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
