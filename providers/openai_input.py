@@ -21,6 +21,7 @@ from providers.base import ChatRequest, Message
 _NEVER_SUPPORTED: dict[str, Any] = {
     "logprobs": False, "top_logprobs": None, "logit_bias": None, "audio": None,
     "prediction": None, "functions": None, "function_call": None, "web_search_options": None,
+    "reasoning_effort": None,
 }
 
 # Values of vendor-specific ``fields`` that ask for nothing (n=1 is every vendor's default).

@@ -116,6 +116,7 @@ def test_messages(messages: list[dict[str, Any]], system: list[dict[str, Any]] |
     ({"frequency_penalty": 0.5}, "frequency_penalty"),
     ({"logprobs": True}, "logprobs"),
     ({"logit_bias": {"1": 2}}, "logit_bias"),
+    ({"reasoning_effort": "low"}, "reasoning_effort"),
     ({"temperature": 1.5}, "temperature"),
     ({"tool_choice": "auto"}, "tool_choice"),
     ({"tools": [{"type": "custom", "custom": {"name": "x"}}]}, "tools[0].type"),
