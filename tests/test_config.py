@@ -28,7 +28,7 @@ def gateway_cli(*args: str, env: dict[str, str] | None = None,
 
 @pytest.mark.parametrize(("yaml_text", "expected"), [
     ("models:\n  - name: a\n    provider: nope\n",
-     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible)"),
+     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible, "),
     ("models:\n  - name: a\n    provider: openai-compatible\n", "models[0].api_base: missing"),
     ("models:\n  - name: a\n    provider: openai\n    colour: red\n",
      "models[0].colour: unknown key"),
