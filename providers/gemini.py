@@ -1,19 +1,17 @@
 """Google's Gemini API behind OpenAI's chat completions and embeddings.
 
-Pure translation: ``to_vendor``, ``from_vendor``, ``GeminiStream`` (``?alt=sse`` events →
-chunks), ``to_vendor_embeddings`` / ``from_vendor_embeddings`` and ``error_from``; the
-provider class only moves bytes. Gemini gives function calls no id (or only sometimes): the
-id is derived from the call itself (``call_<hash>``), so a stream and a whole answer agree;
-a call's thought signature (which Gemini 3 wants back) rides in the id after
+Pure translation: ``to_vendor`` (in ``gemini_request.py``), ``from_vendor``, ``GeminiStream``
+(``?alt=sse`` events → chunks), the embeddings (``gemini_embeddings.py``) and ``error_from``;
+the provider class only moves bytes. Gemini gives function calls no id (or only sometimes):
+the id is derived from the call itself (``call_<hash>``), so a stream and a whole answer
+agree; a call's thought signature (which Gemini 3 wants back) rides in the id after
 ``__thought__``.
 """
 
 from __future__ import annotations
 
-import mimetypes
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar, Literal
-from urllib.parse import urlsplit
 
 import orjson
 from pydantic import ValidationError
@@ -34,24 +32,20 @@ from providers.gemini_embeddings import (
     model_path,
     to_vendor_embeddings,
 )
+from providers.gemini_request import THOUGHT, to_vendor
 from providers.gemini_wire import (
     Candidate,
-    Content,
     ErrorBody,
     FunctionCall,
-    GenerateContentRequest,
     GenerateContentResponse,
-    GenerationConfig,
-    Part,
-    ToolConfig,
     UsageMetadata,
 )
 from providers.http import HTTPClient
 from providers.openai_shapes import Choice, ChunkWriter, TokenCounts, completion, tool_call
 from providers.vendor_http import VendorHTTP, plain_message, read_error_body
 
-PROVIDER = "gemini"
-THOUGHT = "__thought__"
+__all__ = ["GeminiConfig", "GeminiProvider", "GeminiStream", "error_from", "from_vendor",
+           "to_vendor"]
 
 
 class GeminiConfig(RemoteDeploymentConfig):
@@ -71,118 +65,6 @@ def finish_reason(reason: str | None, called_tools: bool) -> str:
     if reason in _BLOCKED:
         return "content_filter"
     return "tool_calls" if called_tools else "stop"
-
-
-def to_vendor(request: ChatRequest) -> GenerateContentRequest:
-    oi.reject_unsupported(request, PROVIDER, ("parallel_tool_calls",))
-    body: GenerateContentRequest = {"contents": _contents(request)}
-    system = [Part(text=oi.text_of(m, f"messages[{i}].content"))
-              for i, m in enumerate(request.messages) if m.role in ("system", "developer")]
-    if system:
-        body["systemInstruction"] = {"parts": system}
-    config = _generation_config(request)
-    if config:
-        body["generationConfig"] = config
-    functions = oi.functions(request)
-    if functions:
-        body["tools"] = [{"functionDeclarations": [
-            {"name": f.name, "parametersJsonSchema": f.parameters,
-             **({"description": f.description} if f.description else {})}  # type: ignore[typeddict-item]
-            for f in functions]}]
-        choice = _tool_config(oi.tool_choice(request))
-        if choice is not None:
-            body["toolConfig"] = choice
-    return body
-
-
-def _generation_config(request: ChatRequest) -> GenerationConfig:
-    config: GenerationConfig = {}
-    if (request.n or 1) > 1:
-        config["candidateCount"] = request.n or 1
-    limit = oi.max_tokens(request)
-    if limit is not None:
-        config["maxOutputTokens"] = limit
-    for key, value in (("temperature", request.temperature), ("topP", request.top_p),
-                       ("seed", request.seed), ("presencePenalty", request.presence_penalty),
-                       ("frequencyPenalty", request.frequency_penalty)):
-        if value is not None:
-            config[key] = value  # type: ignore[literal-required]
-    stops = oi.stop_sequences(request)
-    if stops:
-        config["stopSequences"] = stops
-    mode = oi.json_mode(request)
-    if mode is not None:
-        config["responseMimeType"] = "application/json"
-        if mode.schema is not None:
-            config["responseJsonSchema"] = mode.schema
-    return config
-
-
-def _tool_config(choice: str | None) -> ToolConfig | None:
-    if choice is None:
-        return None
-    if choice.startswith("function:"):
-        return {"functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": [
-            choice.removeprefix("function:")]}}
-    mode: Literal["AUTO", "ANY", "NONE"] = {"auto": "AUTO", "none": "NONE",
-                                            "required": "ANY"}[choice]  # type: ignore[assignment]
-    return {"functionCallingConfig": {"mode": mode}}
-
-
-def _contents(request: ChatRequest) -> list[Content]:
-    """User and model turns; consecutive turns of one role merged (tool results are user
-    parts), as Gemini wants them alternating."""
-    contents: list[Content] = []
-    names = oi.tool_names(request.messages)
-    for i, message in enumerate(request.messages):
-        where = f"messages[{i}]"
-        if message.role in ("system", "developer"):
-            continue
-        if message.role == "function":
-            raise oi.unsupported(f"{where}.role", PROVIDER, "The legacy 'function' role")
-        if message.role == "tool":
-            parts = [Part(functionResponse={
-                "name": oi.tool_result_name(message, names, where),
-                "response": _tool_response(oi.text_of(message, f"{where}.content"))})]
-        elif message.role == "assistant":
-            text = oi.text_of(message, f"{where}.content")
-            parts = [Part(text=text)] if text else []
-            parts += [_function_call(call) for call in oi.tool_calls(message, where)]
-        else:
-            parts = [_part(p) for p in oi.content_parts(message, f"{where}.content")]
-        role: Literal["user", "model"] = "model" if message.role == "assistant" else "user"
-        if contents and contents[-1].get("role") == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    return contents
-
-
-def _tool_response(text: str) -> dict[str, Any]:
-    """A tool's result as the object Gemini wants: a JSON object as it is, anything else
-    under ``output``."""
-    try:
-        value = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        value = text
-    return value if isinstance(value, dict) else {"output": value}
-
-
-def _function_call(call: oi.Call) -> Part:
-    part = Part(functionCall={"name": call.name, "args": call.arguments})
-    _, found, signature = call.id.partition(THOUGHT)
-    if found and signature:
-        part["thoughtSignature"] = signature
-    return part
-
-
-def _part(part: oi.Text | oi.Image) -> Part:
-    if isinstance(part, oi.Text):
-        return Part(text=part.text)
-    if part.url is None:
-        return Part(inlineData={"mimeType": part.mime or "", "data": part.data or ""})
-    mime, _ = mimetypes.guess_type(urlsplit(part.url).path)
-    return Part(fileData={"fileUri": part.url, **({"mimeType": mime} if mime else {})})  # type: ignore[typeddict-item]
 
 
 def call_id(call: FunctionCall, signature: str | None, position: int) -> str:

@@ -22,7 +22,8 @@ CALL = {"id": "toolu_1", "type": "function",
 
 def vendor(config: AnthropicConfig = CONFIG, **body: Any) -> dict[str, Any]:
     request = ChatRequest.parse({"model": "claude", "messages": [USER], **body})
-    translated, _ = to_vendor(request, "claude-x", config, stream=False)
+    translated, _ = to_vendor(request, "claude-x", default_max_tokens=config.max_tokens,
+                              api_version=config.anthropic_version, stream=False)
     return dict(translated)
 
 
@@ -104,7 +105,8 @@ def test_defaults_from_the_deployment() -> None:
 def test_messages(messages: list[dict[str, Any]], system: list[dict[str, Any]] | None,
                   expected: list[dict[str, Any]]) -> None:
     request = ChatRequest.parse({"model": "c", "messages": messages})
-    body, _ = to_vendor(request, "claude-x", CONFIG, stream=True)
+    body, _ = to_vendor(request, "claude-x", default_max_tokens=4096, api_version="2023-06-01",
+                        stream=True)
     assert body.get("system") == system
     assert body["messages"] == expected and body["stream"] is True
 

@@ -292,3 +292,42 @@ def test_multi_turn_merging(client: openai.OpenAI, fakes: dict[str, Fake]) -> No
     assert [m["role"] for m in fakes["anthropic"].requests[-1]["messages"]] == [
         "user", "assistant", "user"]
     assert [len(c["parts"]) for c in fakes["gemini"].requests[-1]["contents"]] == [2, 2, 1]
+
+
+def test_what_goes_upstream(client: openai.OpenAI, fakes: dict[str, Fake]) -> None:
+    """Each vendor's URL, credentials header, model id and stream flag."""
+    for vendor in VENDORS:
+        client.chat.completions.create(model=f"{vendor}/some-model", messages=MESSAGES)  # type: ignore[arg-type]
+        list(client.chat.completions.create(model=vendor, messages=MESSAGES, stream=True))  # type: ignore[arg-type]
+    anthropic, gemini, ollama = fakes["anthropic"], fakes["gemini"], fakes["ollama"]
+    assert [r["model"] for r in anthropic.requests] == ["some-model", "echo"]
+    assert [r.get("stream") for r in anthropic.requests] == [None, True]
+    assert anthropic.headers[0]["x-api-key"] == "sk-ant-upstream"
+    assert anthropic.headers[0]["anthropic-version"] == "2023-06-01"
+    assert anthropic.headers[1]["accept"] == "text/event-stream"
+    assert gemini.paths == ["/v1beta/models/some-model:generateContent",  # type: ignore[union-attr]
+                            "/v1beta/models/echo:streamGenerateContent?alt=sse"]
+    assert gemini.headers[0]["x-goog-api-key"] == "gm-upstream"
+    assert [(r["model"], r["stream"]) for r in ollama.requests] == [("some-model", False),
+                                                                    ("echo", True)]
+    assert "authorization" not in ollama.headers[0]
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_httpx_upstream_client(make_gateway: GatewayFactory, fakes: dict[str, Fake],
+                               vendor: str) -> None:
+    """The other upstream HTTP client reads every vendor's answers and streams the same."""
+    config = vendor_config({name: fake.url for name, fake in fakes.items()})
+    config["server"] = {"http_client": "httpx"}
+    client = openai.OpenAI(base_url=f"{make_gateway(config)}/v1", api_key=MASTER_KEY,
+                           max_retries=0)
+    answer = client.chat.completions.create(model=vendor, messages=MESSAGES)  # type: ignore[arg-type]
+    assert answer.choices[0].message.content == "echo: hello big world"
+    chunks = list(client.chat.completions.create(model=vendor, messages=MESSAGES, stream=True,  # type: ignore[arg-type]
+                                                 stream_options={"include_usage": True}))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+        "echo: hello big world"
+    assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens == 9
+    with pytest.raises(openai.APIError, match="closed the stream before it was done"):
+        list(client.chat.completions.create(model=f"{vendor}/cut-stream", messages=MESSAGES,  # type: ignore[arg-type]
+                                            stream=True))
