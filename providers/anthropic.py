@@ -197,9 +197,10 @@ class AnthropicProvider:
         content, json_tool = self._body(request, model, stream=True)
         translator = AnthropicStream(model, json_tool)
         # Read on to the end of the body after message_stop, so the connection can be reused.
-        async for event in self._http.stream_events(self._url, content):
-            if not translator.done:
-                for chunk in translator.feed(event.event, event.data):
-                    yield chunk
+        async with self._http.stream_events(self._url, content) as events:
+            async for event in events:
+                if not translator.done:
+                    for chunk in translator.feed(event.event, event.data):
+                        yield chunk
         if not translator.done:
             raise UpstreamError("The upstream closed the stream before it was done.")

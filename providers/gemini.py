@@ -211,9 +211,10 @@ class GeminiProvider:
         content = orjson.dumps(to_vendor(request))
         translator = GeminiStream(model, request.n or 1)
         url = self._url(model, "streamGenerateContent?alt=sse")
-        async for event in self._http.stream_events(url, content):
-            for chunk in translator.feed(event.data):
-                yield chunk
+        async with self._http.stream_events(url, content) as events:
+            async for event in events:
+                for chunk in translator.feed(event.data):
+                    yield chunk
         yield translator.end()
 
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult:

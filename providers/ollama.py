@@ -242,10 +242,11 @@ class OllamaProvider:
                      ) -> AsyncGenerator[StreamChunk, None]:
         content = orjson.dumps(to_vendor(request, model, self._config, stream=True))
         translator = OllamaStream(model)
-        async for line in self._http.stream_lines(self._chat_url, content):
-            if not translator.done:
-                for chunk in translator.feed(line):
-                    yield chunk
+        async with self._http.stream_lines(self._chat_url, content) as lines:
+            async for line in lines:
+                if not translator.done:
+                    for chunk in translator.feed(line):
+                        yield chunk
         if not translator.done:
             raise UpstreamError("The upstream closed the stream before it was done.")
 

@@ -4,7 +4,8 @@ through the provider's own ``error_from`` (classified by HTTP status)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import Any
 
 import orjson
@@ -60,7 +61,7 @@ class VendorHTTP:
                 from exc
 
     async def stream_bytes(self, url: str, content: bytes, *, sse: bool
-                           ) -> AsyncIterator[bytes]:
+                           ) -> AsyncGenerator[bytes, None]:
         """The raw body of a streamed answer, as it arrives."""
         headers = {**self._headers, "accept": "text/event-stream"} if sse else self._headers
         async with self._http.post(url, content=content, headers=headers,
@@ -74,21 +75,32 @@ class VendorHTTP:
             async for data in response.iter_bytes():
                 yield data
 
-    async def stream_events(self, url: str, content: bytes) -> AsyncIterator[SSEvent]:
-        """Server-sent events, one by one."""
-        decoder = SSEDecoder()
-        async for data in self.stream_bytes(url, content, sse=True):
-            for event in decoder.feed(data):
-                yield event
+    def stream_events(self, url: str, content: bytes) -> AbstractAsyncContextManager[
+            AsyncIterator[SSEvent]]:
+        """Server-sent events, one by one; the ``async with`` closes the upstream call when
+        its reader stops early (a client that left)."""
+        return aclosing(self._events(url, content))
 
-    async def stream_lines(self, url: str, content: bytes) -> AsyncIterator[bytes]:
-        """Newline-delimited JSON, one non-empty line at a time."""
+    async def _events(self, url: str, content: bytes) -> AsyncGenerator[SSEvent, None]:
+        decoder = SSEDecoder()
+        async with aclosing(self.stream_bytes(url, content, sse=True)) as chunks:
+            async for data in chunks:
+                for event in decoder.feed(data):
+                    yield event
+
+    def stream_lines(self, url: str, content: bytes) -> AbstractAsyncContextManager[
+            AsyncIterator[bytes]]:
+        """Newline-delimited JSON, one non-empty line at a time; closed as ``stream_events``."""
+        return aclosing(self._lines(url, content))
+
+    async def _lines(self, url: str, content: bytes) -> AsyncGenerator[bytes, None]:
         buffer = b""
-        async for data in self.stream_bytes(url, content, sse=False):
-            buffer += data
-            *lines, buffer = buffer.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    yield line
+        async with aclosing(self.stream_bytes(url, content, sse=False)) as chunks:
+            async for data in chunks:
+                buffer += data
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield line
         if buffer.strip():
             yield buffer

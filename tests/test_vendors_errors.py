@@ -3,6 +3,8 @@ the official SDK raises (classified by HTTP status)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import openai
 import pytest
@@ -107,3 +109,21 @@ def test_unreachable_vendor_is_503(make_gateway: GatewayFactory) -> None:
         with pytest.raises(openai.APIStatusError) as caught:
             client.chat.completions.create(model=vendor, messages=MESSAGES)  # type: ignore[arg-type]
         assert caught.value.status_code == 503
+
+
+@pytest.mark.parametrize("vendor", VENDORS)
+async def test_client_disconnect_closes_the_vendor_stream(
+        gateway: str, fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini,
+        fake_ollama: FakeOllama, vendor: str) -> None:
+    """The fake holds its stream after the first event; the client reads one chunk and
+    leaves; the gateway must close the vendor's stream at once, not wait for the rest."""
+    fake = {"anthropic": fake_anthropic, "gemini": fake_gemini, "ollama": fake_ollama}[vendor]
+    body = {"model": f"{vendor}/gated-stream", "messages": MESSAGES, "stream": True}
+    async with httpx.AsyncClient() as client, client.stream(
+            "POST", f"{gateway}/v1/chat/completions", json=body,
+            headers={"authorization": f"Bearer {MASTER_KEY}"}) as response:
+        lines = response.aiter_lines()
+        assert (await anext(lines)).startswith("data: {")
+    assert await asyncio.to_thread(fake.streams.closed.wait, 5)
+    assert not fake.streams.gate.is_set()
+    fake.streams.gate.set()

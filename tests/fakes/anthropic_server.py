@@ -20,6 +20,8 @@ The model id picks a behaviour:
 - ``error-NNN``: an Anthropic error body with HTTP status NNN (429 adds ``Retry-After: 7``);
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one text delta, then an ``error`` event (overloaded_error);
+- ``gated-stream``: like echo, holding its stream after the first event until
+  ``streams.gate`` is set (``streams.closed`` tells when a stream ended);
 - ``cut-stream``: one text delta, then the connection ends without message_stop.
 """
 
@@ -36,6 +38,7 @@ from starlette.routing import Route
 
 from tests.fakes.vendor_common import (
     TOOL_ARGUMENTS,
+    StreamWatch,
     count_words,
     echo_words,
     read_body,
@@ -52,10 +55,12 @@ class FakeAnthropic:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.streams = StreamWatch()
         self.url = ""
         self.app = Starlette(routes=[Route("/v1/messages", self.messages, methods=["POST"])])
 
     def reset(self) -> None:
+        self.streams.reset()
         self.requests.clear()
         self.headers.clear()
 
@@ -77,7 +82,8 @@ class FakeAnthropic:
         blocks, stop_reason, stop_sequence = answer(body)
         usage = usage_of(body, blocks)
         if body.get("stream"):
-            return StreamingResponse(stream(body, blocks, stop_reason, stop_sequence, usage),
+            events = stream(body, blocks, stop_reason, stop_sequence, usage)
+            return StreamingResponse(self.streams.watch(model, events),
                                      media_type="text/event-stream")
         return JSONResponse({
             "id": "msg_fake123", "type": "message", "role": "assistant", "model": model,

@@ -18,6 +18,8 @@ The model id picks a behaviour:
 - ``error-NNN``: a google.rpc.Status body with HTTP status NNN (429 with a RetryInfo of 7s);
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one chunk, then an error object;
+- ``gated-stream``: like echo, holding its stream after the first event until
+  ``streams.gate`` is set (``streams.closed`` tells when a stream ended);
 - ``cut-stream``: one chunk, then the connection ends with no finishReason.
 """
 
@@ -34,6 +36,7 @@ from starlette.routing import Route
 
 from tests.fakes.vendor_common import (
     TOOL_ARGUMENTS,
+    StreamWatch,
     count_words,
     echo_words,
     read_body,
@@ -51,11 +54,13 @@ class FakeGemini:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.paths: list[str] = []
+        self.streams = StreamWatch()
         self.url = ""
         self.app = Starlette(routes=[
             Route("/v1beta/models/{target:path}", self.dispatch, methods=["POST"])])
 
     def reset(self) -> None:
+        self.streams.reset()
         self.requests.clear()
         self.headers.clear()
         self.paths.clear()
@@ -77,7 +82,8 @@ class FakeGemini:
         if model == "garbage":
             return Response(b"<html>bad gateway</html>", media_type="text/html")
         if method == "streamGenerateContent" and request.query_params.get("alt") == "sse":
-            return StreamingResponse(stream(model, body), media_type="text/event-stream")
+            return StreamingResponse(self.streams.watch(model, stream(model, body)),
+                                     media_type="text/event-stream")
         if method == "generateContent":
             return JSONResponse(response(model, body, candidates(model, body)))
         return error(404, f"Method {method} not found.")

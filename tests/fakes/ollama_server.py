@@ -13,6 +13,8 @@ The model id picks a behaviour:
 - ``error-NNN``: an Ollama error body with HTTP status NNN;
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one line, then an ``{"error": ...}`` line;
+- ``gated-stream``: like echo, holding its stream after the first event until
+  ``streams.gate`` is set (``streams.closed`` tells when a stream ended);
 - ``cut-stream``: one line, then the connection ends without ``done: true``.
 """
 
@@ -29,7 +31,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.vendor_common import TOOL_ARGUMENTS, count_words, echo_words, read_body, stop_at
+from tests.fakes.vendor_common import (
+    TOOL_ARGUMENTS,
+    StreamWatch,
+    count_words,
+    echo_words,
+    read_body,
+    stop_at,
+)
 
 CREATED_AT = "2026-01-01T00:00:00.000000Z"
 
@@ -38,11 +47,13 @@ class FakeOllama:
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.streams = StreamWatch()
         self.url = ""
         self.app = Starlette(routes=[Route("/api/chat", self.chat, methods=["POST"]),
                                      Route("/api/embed", self.embed, methods=["POST"])])
 
     def reset(self) -> None:
+        self.streams.reset()
         self.requests.clear()
         self.headers.clear()
 
@@ -64,7 +75,7 @@ class FakeOllama:
                  "total_duration": 1000, "load_duration": 10, "prompt_eval_count": prompt,
                  "prompt_eval_duration": 100, "eval_count": completion, "eval_duration": 800}
         if body.get("stream", True):
-            return StreamingResponse(stream(model, message, final),
+            return StreamingResponse(self.streams.watch(model, stream(model, message, final)),
                                      media_type="application/x-ndjson")
         return JSONResponse({**final, "message": message})
 

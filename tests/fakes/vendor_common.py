@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -59,3 +62,27 @@ def sse(data: dict[str, Any], event: str | None = None, line_end: str = "\n") ->
     head = f"event: {event}{line_end}" if event else ""
     text = json.dumps(data, separators=(",", ":"))
     return f"{head}data: {text}{line_end}{line_end}".encode()
+
+
+class StreamWatch:
+    """What a fake's streams let a test see: ``closed`` once a stream has ended (or its
+    client left); a ``gated-stream`` model holds after its first event until ``gate``."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.closed = threading.Event()
+
+    def reset(self) -> None:
+        self.gate.clear()
+        self.closed.clear()
+
+    async def watch(self, model: str, events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        try:
+            first = True
+            async for event in events:
+                yield event
+                if first and model == "gated-stream":
+                    await asyncio.to_thread(self.gate.wait, 10)
+                first = False
+        finally:
+            self.closed.set()
