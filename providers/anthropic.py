@@ -110,6 +110,7 @@ class AnthropicStream:
         self._tools: dict[int, int] = {}  # content block index → tool call position
         self._json_blocks: set[int] = set()
         self._usage = WireUsage()
+        self._finished = False  # a finish_reason was sent
         self.done = False
 
     def feed(self, event: str | None, data: bytes) -> list[StreamChunk]:
@@ -136,11 +137,15 @@ class AnthropicStream:
             if delta.usage is not None:  # cumulative: its fields replace the earlier ones
                 fields = delta.usage.model_dump(exclude_none=True)
                 self._usage = self._usage.model_copy(update=fields)
+            if delta.delta.stop_reason is None or self._finished:
+                return []
+            self._finished = True
             return [self._chunks.finish(finish_reason(delta.delta.stop_reason,
                                                       self._json_tool))]
         if kind == "message_stop":
             self.done = True
-            return [self._chunks.usage(counts(self._usage))]
+            chunks = [] if self._finished else [self._chunks.finish("stop")]
+            return [*chunks, self._chunks.usage(counts(self._usage))]
         if kind == "error":
             detail = ErrorBody.model_validate(parsed).error
             raise from_upstream_status(ERROR_STATUS.get(detail.type, 500),

@@ -162,7 +162,7 @@ class GeminiStream:
                     orjson.dumps(call.args).decode(), index))
             elif part.text and not part.thought:
                 out.append(self._chunks.content(part.text, index))
-        if candidate.finishReason is not None:
+        if candidate.finishReason is not None and index not in self._finished:
             self._finished.add(index)
             out.append(self._chunks.finish(
                 finish_reason(candidate.finishReason, index in self._calls), index))

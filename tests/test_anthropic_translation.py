@@ -303,3 +303,14 @@ def test_error_answers_by_status(status: int, error_class: type[errors.GatewayEr
 
 def test_error_answer_that_is_not_json() -> None:
     assert "proxy says no" in error_from(502, b"proxy says no", {}).message
+
+
+def test_stream_without_message_delta_still_finishes() -> None:
+    """message_stop ends the message: a stream whose message_delta carried no stop_reason
+    still gets its finish chunk, once."""
+    stream = AnthropicStream("claude-x", None)
+    chunks = run(stream, events(
+        START, {"type": "message_delta", "delta": {"stop_reason": None},
+                "usage": {"output_tokens": 3}}, {"type": "message_stop"}))
+    assert [c["choices"][0]["finish_reason"] for c in chunks[:-1]] == [None, "stop"]
+    assert chunks[-1]["usage"]["completion_tokens"] == 3
