@@ -15,6 +15,9 @@ from contextlib import contextmanager
 from typing import Protocol, cast
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from gateway.errors import UpstreamUnavailable
@@ -171,6 +174,8 @@ class RedisStore:
             url, max_connections=max_connections, timeout=timeout_s,
             socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             health_check_interval=30,
+            # a pooled connection broken by a Redis restart is retried once on a new one
+            retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
         )
         self.client = aioredis.Redis(connection_pool=self._pool)
 

@@ -6,12 +6,18 @@ Adding a backend is one module and one entry here. Modules import their heavy ru
 
 from __future__ import annotations
 
+from providers.anthropic import AnthropicProvider
 from providers.base import DeploymentConfig, Provider
+from providers.gemini import GeminiProvider
+from providers.ollama import OllamaProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "openai-compatible": OpenAICompatibleProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
+    "ollama": OllamaProvider,
 }
 
 

@@ -7,6 +7,9 @@ import pytest
 
 from gateway.app import Settings, create_app
 from gateway.config import validate
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.ollama_server import FakeOllama
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import RedisServer, ServerThread
 
@@ -86,3 +89,50 @@ def redis_url_or_none(request: pytest.FixtureRequest) -> str | None:
     server: RedisServer = request.getfixturevalue("redis_server")
     server.flush()
     return server.url
+
+# -- fake vendor upstreams (anthropic, gemini, ollama) ------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    fake = FakeAnthropic()
+    server = ServerThread(fake.app).start()
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
+    fake_anthropic_server.reset()
+    return fake_anthropic_server
+
+
+@pytest.fixture(scope="session")
+def fake_gemini_server() -> Iterator[FakeGemini]:
+    fake = FakeGemini()
+    server = ServerThread(fake.app).start()
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
+    fake_gemini_server.reset()
+    return fake_gemini_server
+
+
+@pytest.fixture(scope="session")
+def fake_ollama_server() -> Iterator[FakeOllama]:
+    fake = FakeOllama()
+    server = ServerThread(fake.app).start()
+    fake.url = server.url
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_ollama(fake_ollama_server: FakeOllama) -> FakeOllama:
+    fake_ollama_server.reset()
+    return fake_ollama_server

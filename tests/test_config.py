@@ -28,7 +28,7 @@ def gateway_cli(*args: str, env: dict[str, str] | None = None,
 
 @pytest.mark.parametrize(("yaml_text", "expected"), [
     ("models:\n  - name: a\n    provider: nope\n",
-     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible)"),
+     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible, "),
     ("models:\n  - name: a\n    provider: openai-compatible\n", "models[0].api_base: missing"),
     ("models:\n  - name: a\n    provider: openai\n    colour: red\n",
      "models[0].colour: unknown key"),
@@ -87,7 +87,9 @@ def test_check_prints_the_example_table() -> None:
     result = gateway_cli("check", "--config", "models.yaml")
     assert result.returncode == 0, result.stderr
     assert "gpt-4o-mini" in result.stdout and "openai/*" in result.stdout
-    assert "ok: 4 deployments" in result.stdout
+    entries = Path("models.yaml").read_text().count("\n  - name:")
+    assert f"ok: {entries} deployments" in result.stdout
+    assert "claude-haiku  anthropic" in result.stdout and "gemini-flash  gemini" in result.stdout
 
 
 def test_check_and_serve_reject_a_bad_config(tmp_path: Path) -> None:
