@@ -7,11 +7,15 @@ Adding a backend is one module and one entry here. Modules import their heavy ru
 from __future__ import annotations
 
 from providers.base import DeploymentConfig, Provider
+from providers.llama_cpp import LlamaCppProvider
+from providers.onnx import OnnxProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
     "openai-compatible": OpenAICompatibleProvider,
+    "llama-cpp": LlamaCppProvider,
+    "onnx": OnnxProvider,
 }
 
 

@@ -28,7 +28,7 @@ def gateway_cli(*args: str, env: dict[str, str] | None = None,
 
 @pytest.mark.parametrize(("yaml_text", "expected"), [
     ("models:\n  - name: a\n    provider: nope\n",
-     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible)"),
+     "models[0].provider: unknown provider 'nope' (known: openai, openai-compatible, "),
     ("models:\n  - name: a\n    provider: openai-compatible\n", "models[0].api_base: missing"),
     ("models:\n  - name: a\n    provider: openai\n    colour: red\n",
      "models[0].colour: unknown key"),
@@ -84,7 +84,7 @@ def test_upstream_model(name: str, model: str | None, requested: str, upstream: 
 
 
 def test_check_prints_the_example_table() -> None:
-    result = gateway_cli("check", "--config", "models.yaml")
+    result = gateway_cli("check", "--config", "config/models.example.yaml")
     assert result.returncode == 0, result.stderr
     assert "gpt-4o-mini" in result.stdout and "openai/*" in result.stdout
     assert "ok: 4 deployments" in result.stdout
@@ -110,7 +110,8 @@ def test_config_from_environment(tmp_path: Path) -> None:
 
 def test_serve_refuses_public_bind_with_auth_off() -> None:
     env = {"GATEWAY_MASTER_KEY": ""}
-    result = gateway_cli("serve", "--config", "models.yaml", "--host", "0.0.0.0", env=env)
+    result = gateway_cli("serve", "--config", "config/models.example.yaml", "--host", "0.0.0.0",
+                         env=env)
     assert result.returncode == 1 and "--insecure" in result.stderr
 
 
