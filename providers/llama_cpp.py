@@ -73,13 +73,15 @@ class LlamaEngine:
             else llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED,
             verbose=False)
         self.n_ctx = self.llama.n_ctx()
-        self._vocab = self.llama._model.vocab
-        model = self.llama._model
-        eos, bos = self.llama.token_eos(), self.llama.token_bos()
+        self._vocab = llama_cpp.llama_model_get_vocab(self.llama.model)
+
+        def text(token: int) -> str:
+            raw: bytes = llama_cpp.llama_vocab_get_text(self._vocab, token) if token >= 0 else b""
+            return raw.decode("utf-8", "replace")
+
         self._format = Jinja2ChatFormatter(
             template=self.llama.metadata.get("tokenizer.chat_template") or CHATML,
-            eos_token=model.token_get_text(eos) if eos >= 0 else "",
-            bos_token=model.token_get_text(bos) if bos >= 0 else "")
+            eos_token=text(self.llama.token_eos()), bos_token=text(self.llama.token_bos()))
         self._json_grammar: LlamaGrammar | None = None
 
     def close(self) -> None:
@@ -104,6 +106,8 @@ class LlamaEngine:
                 ) -> Iterator[int]:
         is_eog = self._llama_cpp.llama_vocab_is_eog
         for token in self.llama.generate(prompt, temp=sampling.temperature, top_p=sampling.top_p,
+                                         presence_penalty=sampling.presence_penalty,
+                                         frequency_penalty=sampling.frequency_penalty,
                                          grammar=grammar):
             if is_eog(self._vocab, token):
                 return

@@ -70,6 +70,8 @@ class Sampling:
     stop: tuple[str, ...]
     json_schema: dict[str, Any] | None = None  # response_format json_schema
     json_object: bool = False  # response_format json_object
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
 
 def sampling_from(request: ChatRequest) -> Sampling:
@@ -80,8 +82,9 @@ def sampling_from(request: ChatRequest) -> Sampling:
         raise InvalidRequest("Local models generate one choice: 'n' must be 1.", param="n")
     if request.tools and request.tool_choice != "none":
         raise InvalidRequest("Local models do not support tools.", param="tools")
-    if raw.get("logprobs"):
-        raise InvalidRequest("Local models do not return logprobs.", param="logprobs")
+    for field in ("logprobs", "logit_bias"):
+        if raw.get(field):
+            raise InvalidRequest(f"Local models do not support '{field}'.", param=field)
     stop = request.stop if isinstance(request.stop, list) else [request.stop or ""]
     schema, json_object = None, False
     if request.response_format is not None and request.response_format.type != "text":
@@ -100,6 +103,8 @@ def sampling_from(request: ChatRequest) -> Sampling:
         stop=tuple(s for s in stop if s),
         json_schema=schema,
         json_object=json_object,
+        presence_penalty=request.presence_penalty or 0.0,
+        frequency_penalty=request.frequency_penalty or 0.0,
     )
 
 

@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import model_validator
 
 from gateway.errors import InvalidRequest
-from providers.base import DeploymentConfig
+from providers.base import ChatRequest, DeploymentConfig
 from providers.http import HTTPClient
 from providers.local import Finish, LocalConfig, Sampling, require_runtime, text_events
 from providers.local_chat import LocalChatProvider
@@ -110,3 +110,8 @@ class OnnxProvider(LocalChatProvider):
 
     def __init__(self, config: OnnxConfig, http: HTTPClient) -> None:
         super().__init__(config, partial(OnnxEngine, config))
+
+    def _check(self, request: ChatRequest) -> None:
+        for field in ("presence_penalty", "frequency_penalty"):
+            if getattr(request, field):
+                raise InvalidRequest(f"ONNX models do not support '{field}'.", param=field)

@@ -164,7 +164,7 @@ def test_context_fills_up(client: openai.OpenAI, model: str) -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("n", 2), ("tools", [{"type": "function", "function": {"name": "f", "parameters": {}}}]),
-    ("logprobs", True),
+    ("logprobs", True), ("logit_bias", {"50": -100}),
 ])
 @pytest.mark.parametrize("model", MODELS)
 def test_unsupported_fields_are_400(client: openai.OpenAI, model: str, field: str,
@@ -375,3 +375,14 @@ def test_embedding_and_chat_models_are_kept_apart(client: openai.OpenAI) -> None
 
 def test_models_are_listed(client: openai.OpenAI) -> None:
     assert {m.id for m in client.models.list()} >= {"tiny-llama", "tiny-onnx", "tiny-embed"}
+
+
+def test_penalties(client: openai.OpenAI) -> None:
+    plain = complete(client, "tiny-llama", max_tokens=40, temperature=0)
+    penalized = complete(client, "tiny-llama", max_tokens=40, temperature=0,
+                         frequency_penalty=2.0)
+    assert plain.choices[0].message.content != penalized.choices[0].message.content
+    with pytest.raises(openai.BadRequestError) as caught:
+        complete(client, "tiny-onnx", presence_penalty=1.0)
+    assert isinstance(caught.value.body, dict)
+    assert caught.value.body["param"] == "presence_penalty"

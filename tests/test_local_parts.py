@@ -209,3 +209,44 @@ def test_an_explicit_missing_config_stays_an_error(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "gateway", "check", "--config", "nope.yaml"],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert result.returncode == 1 and "nope.yaml: file not found" in result.stderr
+
+
+def test_converter_checkpoint_matches_the_gguf(tmp_path: Path) -> None:
+    """The first half of ``gateway convert-onnx`` (no torch needed): the Hugging Face
+    tokenizer it writes splits text exactly as llama.cpp does, and Q/K rows are unpermuted."""
+    import json
+
+    import numpy as np
+    from llama_cpp import Llama
+    from safetensors.numpy import load_file
+    from tokenizers import Tokenizer
+
+    from providers.onnx_convert import GGUFModel, unpermute, write_hf_checkpoint
+
+    gguf = make_tiny_gguf(tmp_path / "tiny.gguf")
+    write_hf_checkpoint(gguf, tmp_path / "hf")
+    tokenizer = Tokenizer.from_file(str(tmp_path / "hf" / "tokenizer.json"))
+    llama = Llama(str(gguf), vocab_only=True, verbose=False)
+    for text in ["Hello world! The capital of France is Paris.", "  tabs\tand\n\nlines 12345",
+                 "<|im_start|>user\nhi<|im_end|>\n", "Ünïcödé ✓ 日本語 🎉", "don't we've"]:
+        ids = llama.tokenize(text.encode(), add_bos=False, special=True)
+        assert tokenizer.encode(text, add_special_tokens=False).ids == ids
+        assert tokenizer.decode(ids, skip_special_tokens=False) == text
+
+    config = json.loads((tmp_path / "hf" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["num_key_value_heads"], config["vocab_size"],
+            config["tie_word_embeddings"]) == (2, 2, 288, False)
+    template = json.loads((tmp_path / "hf" / "tokenizer_config.json").read_text())
+    assert "<|im_start|>" in template["chat_template"] and template["eos_token"] == "<|im_end|>"
+
+    def llama_cpp_permute(w: Any, n_head: int) -> Any:  # convert_hf_to_gguf.py's
+        return (w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:])
+                .swapaxes(1, 2).reshape(w.shape))
+
+    weights = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    raw = GGUFModel(gguf).tensors()
+    q = weights["model.layers.1.self_attn.q_proj.weight"]
+    k = weights["model.layers.1.self_attn.k_proj.weight"]
+    assert np.array_equal(llama_cpp_permute(q, 4), raw["blk.1.attn_q.weight"])
+    assert np.array_equal(llama_cpp_permute(k, 2), raw["blk.1.attn_k.weight"])
+    assert np.array_equal(unpermute(llama_cpp_permute(q, 4), 4), q)
