@@ -144,10 +144,12 @@ class ModelWorker(Generic[E]):
 
         def work() -> None:
             item: object = None
+            if stop.is_set():  # the client left while this job waited for the thread
+                return
             try:
                 for item in job(stop):
                     loop.call_soon_threadsafe(items.put_nowait, item)
-            except BaseException as exc:  # handed to the consumer, which raises it
+            except Exception as exc:  # handed to the consumer, which raises it
                 loop.call_soon_threadsafe(items.put_nowait, exc)
             finally:
                 loop.call_soon_threadsafe(items.put_nowait, _END)
@@ -159,7 +161,7 @@ class ModelWorker(Generic[E]):
         try:
             loop.run_in_executor(self._executor, work)
             while (item := await items.get()) is not _END:
-                if isinstance(item, BaseException):
+                if isinstance(item, Exception):
                     raise item
                 yield item  # type: ignore[misc]
         finally:

@@ -250,3 +250,21 @@ def test_converter_checkpoint_matches_the_gguf(tmp_path: Path) -> None:
     assert np.array_equal(llama_cpp_permute(q, 4), raw["blk.1.attn_q.weight"])
     assert np.array_equal(llama_cpp_permute(k, 2), raw["blk.1.attn_k.weight"])
     assert np.array_equal(unpermute(llama_cpp_permute(q, 4), 4), q)
+
+
+def test_convert_onnx_says_what_it_cannot_convert(tmp_path: Path) -> None:
+    import gguf
+
+    other = gguf.GGUFWriter(str(tmp_path / "bert.gguf"), "bert")
+    other.write_header_to_file()
+    other.write_kv_data_to_file()
+    other.write_tensors_to_file()
+    other.close()
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for source, problem in [(tmp_path / "nope.gguf", "no such file"),
+                            (tmp_path / "bert.gguf", "architecture 'bert' is not supported")]:
+        result = subprocess.run([sys.executable, "-m", "gateway", "convert-onnx", str(source),
+                                 str(tmp_path / "out")], capture_output=True, text=True,
+                                timeout=60, env=env)
+        assert result.returncode == 1 and problem in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
