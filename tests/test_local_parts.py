@@ -268,3 +268,17 @@ def test_convert_onnx_says_what_it_cannot_convert(tmp_path: Path) -> None:
                                 timeout=60, env=env)
         assert result.returncode == 1 and problem in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_a_model_that_fails_to_load_is_503(tmp_path: Path) -> None:
+    from gateway.errors import UpstreamUnavailable
+    from providers.llama_cpp import LlamaCppProvider
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF but not really")
+    config = validate({"models": [{"name": "m", "provider": "llama-cpp",
+                                   "path": str(broken)}]}).deployments[0]
+    provider = LlamaCppProvider(config, None)  # type: ignore[arg-type]
+    with pytest.raises(UpstreamUnavailable, match="failed to load"):
+        await provider.chat(chat(), "m")
+    await provider.aclose()

