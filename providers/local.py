@@ -225,7 +225,7 @@ def usage_json(usage: Usage) -> dict[str, int]:
 class Answer:
     """The ids of one answer, and its OpenAI JSON."""
 
-    __slots__ = ("_head", "created", "id", "model")
+    __slots__ = ("created", "id", "model")
 
     def __init__(self, model: str) -> None:
         self.id = f"chatcmpl-{secrets.token_hex(12)}"

@@ -65,7 +65,8 @@ class LocalChatProvider:
 
     def count_prompt_tokens(self, request: ChatRequest) -> int | None:
         """The prompt's tokens with the model's own template and tokenizer; None until the
-        model is loaded or for messages it cannot take."""
+        model is loaded or for messages it cannot take. Runs where it is called (SmolLM2: 0.2 ms
+        for 50 tokens, 4 ms for 2,000)."""
         engine = self._worker.loaded
         if engine is None:
             return None
