@@ -4,7 +4,7 @@ COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY providers ./providers
 COPY config ./config
-COPY models.yaml ./
+COPY config/models.example.yaml ./models.yaml
 RUN pip install --no-cache-dir .
 EXPOSE 8000
 # Set GATEWAY_MASTER_KEY (auth on) and, for several replicas, REDIS_URL.

@@ -115,5 +115,5 @@ def app_from_env() -> Starlette:
     """The factory ``gateway serve`` hands to uvicorn (one call per worker process)."""
     logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "info").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    path = os.environ.get("GATEWAY_CONFIG", "models.yaml")
-    return create_app(config_module.load(path), Settings.from_env())
+    path = config_module.find(os.environ.get("GATEWAY_CONFIG"))
+    return create_app(config_module.load_or_embedded(path), Settings.from_env())

@@ -12,12 +12,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from gateway import keys_cli
-from gateway.config import ConfigError, GatewayConfig, load
+from gateway.config import ConfigError, GatewayConfig, find, load_or_embedded
 
 
-def config_path(arg: str | None) -> Path:
-    """``--config``, else ``$GATEWAY_CONFIG``, else ``./models.yaml``."""
-    return Path(arg or os.environ.get("GATEWAY_CONFIG") or "models.yaml")
+def config_path(arg: str | None) -> Path | None:
+    """``--config``, else ``$GATEWAY_CONFIG``, else ``./models.yaml``; None when none of them
+    exists (the embedded model)."""
+    return find(arg or os.environ.get("GATEWAY_CONFIG"))
 
 
 def is_loopback(host: str) -> bool:
@@ -39,9 +40,9 @@ def model_table(config: GatewayConfig) -> str:
                                 row[3]]).rstrip() for row in rows)
 
 
-def _load_or_exit(path: Path) -> GatewayConfig:
+def _load_or_exit(path: Path | None) -> GatewayConfig:
     try:
-        return load(path)
+        return load_or_embedded(path)
     except ConfigError as exc:
         print(f"gateway: config error: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
@@ -55,14 +56,16 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    path = config_path(args.config).resolve()
+    path = config_path(args.config)
+    path = path.resolve() if path else None
     _load_or_exit(path)
     if not os.environ.get("GATEWAY_MASTER_KEY") and not is_loopback(args.host) \
             and not args.insecure:
         print(f"gateway: refusing to serve on {args.host} with auth off: set "
               "GATEWAY_MASTER_KEY, or pass --insecure", file=sys.stderr)
         return 1
-    os.environ["GATEWAY_CONFIG"] = str(path)
+    if path:
+        os.environ["GATEWAY_CONFIG"] = str(path)
     metrics_dir = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
@@ -79,6 +82,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def cmd_convert_onnx(args: argparse.Namespace) -> int:
+    from providers.onnx_convert import main as convert
+
+    return convert(args.gguf, args.out, args.precision, args.keep_hf)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -98,6 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and print the model table")
     check.add_argument("--config")
     check.set_defaults(func=cmd_check)
+    convert = sub.add_parser("convert-onnx", help="turn a GGUF model into an onnxruntime-genai "
+                             "model folder (provider onnx)")
+    convert.add_argument("gguf", help="the .gguf file (llama architecture, byte-level BPE)")
+    convert.add_argument("out", help="the model folder to write")
+    convert.add_argument("--precision", default="int4", choices=["int4", "int8", "fp16", "fp32"])
+    convert.add_argument("--keep-hf", metavar="DIR",
+                         help="also keep the intermediate Hugging Face checkpoint in DIR")
+    convert.set_defaults(func=cmd_convert_onnx)
     keys_cli.add_parser(sub)
     return parser
 

@@ -7,6 +7,7 @@ the file, the key path and the problem.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -16,8 +17,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from providers import PROVIDERS, config_classes
+from providers import PROVIDERS, config_classes, embedded
 from providers.base import DeploymentConfig, EmbeddingProvider
+
+log = logging.getLogger("gateway")
 
 
 class ConfigError(Exception):
@@ -189,3 +192,26 @@ def load(path: str | Path) -> GatewayConfig:
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise ConfigError(f"{source}{where}: bad YAML: {problem}") from None
     return validate(data, source)
+
+
+def find(path: str | None) -> Path | None:
+    """The config file: ``path`` (``--config`` or ``$GATEWAY_CONFIG``) when given, else
+    ``./models.yaml`` when it exists; None when there is none (the embedded model)."""
+    if path:
+        return Path(path)
+    default = Path("models.yaml")
+    return default if default.exists() else None
+
+
+def load_or_embedded(path: Path | None) -> GatewayConfig:
+    """``load(path)``, or with no config file at all the embedded local model."""
+    if path is not None:
+        return load(path)
+    try:
+        tree = embedded.config_tree()
+    except embedded.EmbeddedModelMissing as exc:
+        raise ConfigError(f"no models.yaml here (and no --config or GATEWAY_CONFIG), and {exc}"
+                          ) from None
+    log.info("no models.yaml: serving the embedded model '%s' from %s", embedded.NAME,
+             tree["models"][0]["path"])
+    return validate(tree, "embedded model")

@@ -9,7 +9,9 @@ from __future__ import annotations
 from providers.anthropic import AnthropicProvider
 from providers.base import DeploymentConfig, Provider
 from providers.gemini import GeminiProvider
+from providers.llama_cpp import LlamaCppProvider
 from providers.ollama import OllamaProvider
+from providers.onnx import OnnxProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
@@ -18,6 +20,8 @@ PROVIDERS: dict[str, type[Provider]] = {
     "anthropic": AnthropicProvider,
     "gemini": GeminiProvider,
     "ollama": OllamaProvider,
+    "llama-cpp": LlamaCppProvider,
+    "onnx": OnnxProvider,
 }
 
 

@@ -84,10 +84,10 @@ def test_upstream_model(name: str, model: str | None, requested: str, upstream: 
 
 
 def test_check_prints_the_example_table() -> None:
-    result = gateway_cli("check", "--config", "models.yaml")
+    result = gateway_cli("check", "--config", "config/models.example.yaml")
     assert result.returncode == 0, result.stderr
     assert "gpt-4o-mini" in result.stdout and "openai/*" in result.stdout
-    entries = Path("models.yaml").read_text().count("\n  - name:")
+    entries = (ROOT / "config" / "models.example.yaml").read_text().count("\n  - name:")
     assert f"ok: {entries} deployments" in result.stdout
     assert "claude-haiku  anthropic" in result.stdout and "gemini-flash  gemini" in result.stdout
 
@@ -112,7 +112,8 @@ def test_config_from_environment(tmp_path: Path) -> None:
 
 def test_serve_refuses_public_bind_with_auth_off() -> None:
     env = {"GATEWAY_MASTER_KEY": ""}
-    result = gateway_cli("serve", "--config", "models.yaml", "--host", "0.0.0.0", env=env)
+    result = gateway_cli("serve", "--config", "config/models.example.yaml", "--host", "0.0.0.0",
+                         env=env)
     assert result.returncode == 1 and "--insecure" in result.stderr
 
 
