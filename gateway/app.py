@@ -88,8 +88,9 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             usage=usage_log,
             cache=create_cache(config.cache, store, router, metrics),
         )
+        auth = "master key" if state.auth.has_master else "off until a virtual key exists"
         log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
-                 store.backend, "master key" if state.auth.has_master else "virtual keys")
+                 store.backend, auth)
         try:
             await key_store.start()
             await router.start()
@@ -98,6 +99,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             await router.aclose()
             await key_store.aclose()
             await usage_log.aclose()
+            await quotas.aclose()
             await http.aclose()
             await store.aclose()
 

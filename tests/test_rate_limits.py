@@ -3,12 +3,13 @@ reservation and settlement — in memory and on a real redis-server."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
 
-from gateway.quotas import format_reset
+from gateway.quotas import SETTLE_DELAY_S, format_reset
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -86,11 +87,9 @@ def test_tpm_reserves_max_tokens_and_settles_with_usage(start: Any) -> None:
     assert int(first.headers["x-ratelimit-remaining-tokens"]) < 100
     assert first.headers["x-ratelimit-limit-tokens"] == "1000"
     # the answer used 3 tokens (1 prompt word + "echo: hello" 2 words): the rest comes back
-    # once the response is done (settled after it is sent)
-    second = post(url, key, hello(max_tokens=900))
-    if second.status_code == 429:  # settlement runs just after the response: allow it a beat
-        second = post(url, key, hello(max_tokens=900))
-    assert second.status_code == 200
+    # once the response is done (settlements are sent together, SETTLE_DELAY_S after it)
+    time.sleep(SETTLE_DELAY_S + 0.15)
+    assert post(url, key, hello(max_tokens=900)).status_code == 200
 
 
 def test_tpm_refuses_when_the_estimate_does_not_fit(start: Any) -> None:
@@ -161,6 +160,7 @@ def test_deployment_tpm(make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -
     url = make_gateway(config)
     assert post(url, ADMIN, hello(max_tokens=80)).status_code == 200
     # the answer took about 10 tokens of the 90 reserved: the rest came back
+    time.sleep(SETTLE_DELAY_S + 0.15)
     assert post(url, ADMIN, hello(max_tokens=80)).status_code == 200
     assert post(url, ADMIN, hello(max_tokens=95)).status_code == 429
 
