@@ -27,7 +27,6 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,7 @@ from overhead import (
     Processes,
     Target,
     free_port,
+    run_bench,
     start_upstream,
     wait_http,
 )
@@ -146,23 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
-        return 2
-    procs = Processes()
-    try:
-        with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
-            try:
-                report = run(args, procs, Path(tmp))
-            finally:
-                procs.close()
-    except BenchError as exc:
-        print(f"\nbench: FAILED: {exc}", file=sys.stderr)
-        return 1
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-    return 0
+    return run_bench(parser.parse_args(argv), run)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -444,8 +444,10 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, 
             "comparisons": comparisons}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_bench(args: argparse.Namespace,
+              run: Callable[[argparse.Namespace, Processes, Path], dict[str, Any]]) -> int:
+    """Run a wrk benchmark: its processes in a temporary folder, stopped at the end; a
+    BenchError is one line and exit code 1; ``--json`` gets the report."""
     if shutil.which("wrk") is None:
         print("bench: wrk is not installed (apt-get install wrk)", file=sys.stderr)
         return 2
@@ -466,6 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_bench(parse_args(argv), run)
 
 
 if __name__ == "__main__":

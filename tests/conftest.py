@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -90,16 +90,24 @@ def redis_url_or_none(request: pytest.FixtureRequest) -> str | None:
     server.flush()
     return server.url
 
+
 # -- fake vendor upstreams (anthropic, gemini, ollama) ------------------------------------
 
 
-@pytest.fixture(scope="session")
-def fake_anthropic_server() -> Iterator[FakeAnthropic]:
-    fake = FakeAnthropic()
+F = TypeVar("F", FakeAnthropic, FakeGemini, FakeOllama)
+
+
+def _served(fake: F) -> Iterator[F]:
+    """A fake on a loopback port for the session; its ``url`` is the vendor's base URL."""
     server = ServerThread(fake.app).start()
     fake.url = server.url
     yield fake
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_anthropic_server() -> Iterator[FakeAnthropic]:
+    yield from _served(FakeAnthropic())
 
 
 @pytest.fixture
@@ -110,11 +118,7 @@ def fake_anthropic(fake_anthropic_server: FakeAnthropic) -> FakeAnthropic:
 
 @pytest.fixture(scope="session")
 def fake_gemini_server() -> Iterator[FakeGemini]:
-    fake = FakeGemini()
-    server = ServerThread(fake.app).start()
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from _served(FakeGemini())
 
 
 @pytest.fixture
@@ -125,11 +129,7 @@ def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
 
 @pytest.fixture(scope="session")
 def fake_ollama_server() -> Iterator[FakeOllama]:
-    fake = FakeOllama()
-    server = ServerThread(fake.app).start()
-    fake.url = server.url
-    yield fake
-    server.stop()
+    yield from _served(FakeOllama())
 
 
 @pytest.fixture
