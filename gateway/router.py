@@ -183,16 +183,17 @@ class Router:
             await asyncio.sleep(wait_s)
 
     @contextmanager
-    def _attempt(self, route: Route, deployment: Deployment, probe: bool, *,
+    def _attempt(self, route: Route, deployment: Deployment, probe: bool, *, asked: str,
                  judged: bool = True) -> Iterator[None]:
         """One call to ``deployment``, counted in flight; its outcome goes to the breaker, an
-        upstream failure to the metrics and the log. ``judged=False``: the rest of a stream
-        whose opening was already judged a success (a later failure still counts)."""
+        upstream failure to the metrics (under ``asked``, the name the client sent) and the
+        log. ``judged=False``: the rest of a stream whose opening was already judged a
+        success (a later failure still counts)."""
         deployment.in_flight += 1
         try:
             yield
         except GatewayError as error:
-            self._count_failure(route, deployment, error)
+            self._count_failure(route, deployment, error, asked)
             if is_retryable(error):
                 deployment.breaker.failure(probe)
             else:  # the client's own error says nothing about the deployment's health
@@ -207,21 +208,23 @@ class Router:
         finally:
             deployment.in_flight -= 1
 
-    def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError) -> None:
+    def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError,
+                       asked: str) -> None:
         provider = deployment.config.provider
-        self._metrics.upstream_errors.labels(route.model, provider, error.code or "error").inc()
-        log.warning("model %s (%s, %s) failed: %d %s: %s", route.model, provider,
+        self._metrics.upstream_errors.labels(asked, provider, error.code or "error").inc()
+        via = "" if asked == route.model else f" (for {asked})"
+        log.warning("model %s%s (%s, %s) failed: %d %s: %s", route.model, via, provider,
                     deployment.where, error.status, error.code, error.message)
 
     async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment],
-                   admission: Admission | None) -> tuple[T, Deployment] | None:
+                   admission: Admission | None, asked: str) -> tuple[T, Deployment] | None:
         """Attempts on the deployments of one name, retried as their config says. A client
         error is raised at once; None when the name gave up (``failures`` says why)."""
         attempts: Attempts[Deployment] = Attempts()
         while (choice := await self._next(route, attempts, admission)) is not None:
             deployment, probe = choice
             try:
-                with self._attempt(route, deployment, probe):
+                with self._attempt(route, deployment, probe, asked=asked):
                     return await call(route, deployment), deployment
             except RETRYABLE as error:
                 failures.note(deployment, error)
@@ -252,14 +255,14 @@ class Router:
         """``call`` on a deployment of ``route``, retried, then on its fallbacks (those
         ``usable``); returns the answer and the name and deployment that gave it."""
         failures: Failures[Deployment] = Failures()
-        answer = await self._try(route, call, failures, admission)
+        answer = await self._try(route, call, failures, admission, route.model)
         if answer is not None:
             return answer[0], route, answer[1]
         for target in self._fallback_chain(route):
             if usable is not None and not usable(target):
                 continue
             log.warning("request for model %s: falling back to %s", route.model, target.model)
-            answer = await self._try(target, call, failures, admission)
+            answer = await self._try(target, call, failures, admission, route.model)
             if answer is not None:
                 return answer[0], target, answer[1]
         raise failures.final(route.model)
@@ -324,7 +327,7 @@ class Router:
         usage = first.usage if first is not None else None
         try:
             async with aclosing(upstream) as chunks:
-                with self._attempt(target, deployment, False, judged=False):
+                with self._attempt(target, deployment, False, asked=route.model, judged=False):
                     if first is not None and self._passes(route, first, wants_usage):
                         yield first
                     async for chunk in chunks:

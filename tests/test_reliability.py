@@ -168,6 +168,9 @@ def test_fallback_chain_is_depth_first_in_order_without_cycles(setup: Setup) -> 
         setup.model("d", "flaky-9-503", fallbacks=["b"], **keys))
     assert setup.answer(url, "a") == "echo: hello there"
     assert setup.called() == ["flaky-9-500", "flaky-9-502", "flaky-9-503", "echo-c"]
+    # every failure is counted under the name the client sent (contract section 7)
+    assert value(samples(url), "gateway_upstream_errors_total", model="a",
+                 provider="openai-compatible", reason="upstream_error") == 3
 
 
 def test_a_cycle_of_failing_fallbacks_ends(setup: Setup) -> None:
