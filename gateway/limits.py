@@ -52,7 +52,8 @@ class Decision:
     status: int  # OK | KEY_LIMITED | DEPLOYMENT_LIMITED
     choice: int  # index of the candidate group taken; -1 when none was given or refused
     retry_after_ms: int  # when refused: until the call would fit
-    states: tuple[BucketState, ...]  # the first group's buckets after taking
+    states: tuple[BucketState, ...]  # the first group's buckets (after taking; as they
+    # stand when the key is refused; none when the deployments are)
 
 
 def bucket_key(scope: str, name: str, unit: str) -> str:
@@ -88,7 +89,8 @@ class MemoryLimiter:
         now = time.monotonic() * 1000
         key_wait = max((_wait_ms(self._level(b, now), b) for b in first), default=0.0)
         if key_wait > 0:
-            return Decision(KEY_LIMITED, -1, math.ceil(key_wait), ())
+            return Decision(KEY_LIMITED, -1, math.ceil(key_wait),
+                            tuple(_state(b, self._level(b, now)) for b in first))
         choice, best_wait = -1, math.inf
         for index, group in enumerate(candidates):
             wait = max((_wait_ms(self._level(b, now), b) for b in group), default=0.0)
@@ -120,8 +122,9 @@ def _state(bucket: Bucket, level: float) -> BucketState:
 
 # KEYS: every bucket, the first group's then each candidate group's.
 # ARGV: n_first, n_groups, size of each group..., then limit and cost of each bucket.
-# Returns {status, choice (1-based, 0 = none), retry_ms, remaining and reset_ms per first-group
-# bucket...}. Time is the server's (TIME), so replicas with skewed clocks agree.
+# Returns {status, choice (1-based, 0 = none), retry_ms, then remaining and reset_ms of each
+# first-group bucket (after taking; as they stand when the key is refused)}. Time is the
+# server's (TIME), so replicas with skewed clocks agree.
 _TAKE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -143,9 +146,17 @@ local function wait(i)
   if level[i] >= need then return 0 end
   return (need - level[i]) * 60000 / limit[i]
 end
+local function report(out, i, l)
+  out[#out + 1] = math.max(0, math.floor(l))
+  out[#out + 1] = math.max(0, math.ceil((limit[i] - l) * 60000 / limit[i]))
+end
 local key_wait = 0
 for i = 1, n_first do key_wait = math.max(key_wait, wait(i)) end
-if key_wait > 0 then return {1, 0, math.ceil(key_wait)} end
+if key_wait > 0 then
+  local out = {1, 0, math.ceil(key_wait)}
+  for i = 1, n_first do report(out, i, level[i]) end
+  return out
+end
 local choice, best, from, first_of = 0, -1, n_first + 1, {}
 for g = 1, n_groups do
   local w = 0
@@ -163,11 +174,7 @@ local function put(i)
   return l
 end
 local out = {0, choice, 0}
-for i = 1, n_first do
-  local l = put(i)
-  out[#out + 1] = math.max(0, math.floor(l))
-  out[#out + 1] = math.max(0, math.ceil((limit[i] - l) * 60000 / limit[i]))
-end
+for i = 1, n_first do report(out, i, put(i)) end
 if choice > 0 then
   for i = first_of[choice], first_of[choice] + sizes[choice] - 1 do put(i) end
 end
@@ -208,7 +215,7 @@ class RedisLimiter:
             out = cast(list[int], await self._take(keys=[b.key for b in buckets], args=args))
         status, choice, retry = int(out[0]), int(out[1]) - 1, int(out[2])
         states = tuple(BucketState(b.limit, int(out[3 + 2 * i]), int(out[4 + 2 * i]))
-                       for i, b in enumerate(first)) if status == OK else ()
+                       for i, b in enumerate(first)) if status != DEPLOYMENT_LIMITED else ()
         return Decision(status, choice, retry, states)
 
     async def adjust(self, buckets: Sequence[Bucket]) -> None:

@@ -150,14 +150,15 @@ class Quotas:
             tpm_bucket = Bucket(bucket_key("k", str(caller.key_id), "tpm"), tpm, tokens)
             buckets.append(tpm_bucket)
             units.append("tokens")
-        decision = await self.take(buckets, (), refused="Rate limit reached for this API key")
+        decision = await self.take(buckets, (), refused="Rate limit reached for this API key",
+                                   units=tuple(units))
         if decision is None:
             return Ticket()
         return Ticket(tokens, [tpm_bucket] if tpm_bucket else [],
                       _headers(decision.states, tuple(units)))
 
     async def take(self, first: list[Bucket], candidates: tuple[list[Bucket], ...], *,
-                   refused: str) -> Decision | None:
+                   refused: str, units: tuple[str, ...] = ()) -> Decision | None:
         """One decision; None when the store is down and ``fail_open`` lets the call pass."""
         try:
             decision = await self.limiter.take(first, candidates)
@@ -170,7 +171,9 @@ class Quotas:
             who = "key" if decision.status == KEY_LIMITED else "deployment"
             self._metrics.rate_limited.labels(who).inc()
             seconds = max(1, math.ceil(decision.retry_after_ms / 1000))
-            raise RateLimited(f"{refused}. Try again in {seconds}s.", retry_after=seconds)
+            headers = _headers(decision.states, units) if units and decision.states else {}
+            raise RateLimited(f"{refused}. Try again in {seconds}s.", retry_after=seconds,
+                              headers=headers)
         return decision
 
     async def pick(self, candidates: Sequence[DeploymentLimits | None], admission: Admission,

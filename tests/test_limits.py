@@ -47,6 +47,7 @@ async def test_rpm_allows_exactly_the_limit(limiter: Limiter) -> None:
     assert decisions[0].states[0].limit == 3
     # one request comes back every 20 s at 3 per minute
     assert 19_000 < decisions[3].retry_after_ms <= 20_000
+    assert decisions[3].states[0].remaining == 0 and decisions[3].states[0].limit == 3
     assert 19_000 < decisions[2].states[0].reset_ms <= 60_000
 
 

@@ -51,6 +51,8 @@ def test_rpm_exactly_then_429(start: Any) -> None:
     assert refused.json()["error"]["type"] == "rate_limit_error"
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
     assert 19 <= int(refused.headers["retry-after"]) <= 20  # one request back every 20 s
+    assert refused.headers["x-ratelimit-limit-requests"] == "3"
+    assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     # another key has its own buckets; the master key has none
     assert post(url, new_key(url, rpm=3)).status_code == 200
     master = post(url, ADMIN)
