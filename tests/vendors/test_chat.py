@@ -23,20 +23,7 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
                                                "city": {"type": "string"}}}}}]
 
 
-@pytest.fixture
-def fakes(fake_anthropic: FakeAnthropic, fake_gemini: FakeGemini,
-          fake_ollama: FakeOllama) -> dict[str, Fake]:
-    return {"anthropic": fake_anthropic, "gemini": fake_gemini, "ollama": fake_ollama}
 
-
-@pytest.fixture
-def gateway(make_gateway: GatewayFactory, fakes: dict[str, Fake]) -> str:
-    return make_gateway(vendor_config({name: fake.url for name, fake in fakes.items()}))
-
-
-@pytest.fixture
-def client(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
 
 
 def system_sent(vendor: str, sent: dict[str, Any]) -> Any:

@@ -18,16 +18,6 @@ from tests.vendor_gateway import VENDORS, vendor_config
 MESSAGES = [{"role": "user", "content": "hello big world"}]
 
 
-@pytest.fixture
-def gateway(make_gateway: GatewayFactory, fake_anthropic: FakeAnthropic,
-            fake_gemini: FakeGemini, fake_ollama: FakeOllama) -> str:
-    return make_gateway(vendor_config({"anthropic": fake_anthropic.url,
-                                       "gemini": fake_gemini.url, "ollama": fake_ollama.url}))
-
-
-@pytest.fixture
-def client(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
 
 
 CASES = [(v, s) for v in VENDORS for s in (400, 401, 404, 429, 500)] + [("anthropic", 529),

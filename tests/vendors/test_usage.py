@@ -11,25 +11,13 @@ import httpx
 import openai
 import pytest
 
-from tests.conftest import MASTER_KEY, GatewayFactory
-from tests.fakes.anthropic_server import FakeAnthropic
+from tests.conftest import MASTER_KEY
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.ollama_server import FakeOllama
-from tests.vendor_gateway import vendor_config
 
 MESSAGES = [{"role": "user", "content": "hello big world"}]
 
 
-@pytest.fixture
-def gateway(make_gateway: GatewayFactory, fake_anthropic: FakeAnthropic,
-            fake_gemini: FakeGemini, fake_ollama: FakeOllama) -> str:
-    return make_gateway(vendor_config({"anthropic": fake_anthropic.url,
-                                       "gemini": fake_gemini.url, "ollama": fake_ollama.url}))
-
-
-@pytest.fixture
-def client(gateway: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
 
 
 def test_anthropic_cached_tokens_are_prompt_tokens(client: openai.OpenAI) -> None:
