@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import urllib.request
 from collections.abc import Sequence
@@ -44,6 +43,7 @@ from overhead import (
     run_bench,
     start_upstream,
     wait_http,
+    wrk_numbers,
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -93,13 +93,8 @@ def make_key(target: Target) -> str:
 
 
 def run_wrk(target: Target, key: str, duration: int) -> dict[str, Any]:
-    cmd = ["wrk", "-t1", "-c1", f"-d{duration}s", "-s", str(LUA_SCRIPT),
-           f"{target.base_url}/v1/chat/completions", "--", key]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")]
-    if done.returncode != 0 or not lines:
-        raise BenchError(f"wrk failed (code {done.returncode}):\n{done.stdout}{done.stderr}")
-    numbers: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
+    numbers = wrk_numbers(["wrk", "-t1", "-c1", f"-d{duration}s", "-s", str(LUA_SCRIPT),
+                           f"{target.base_url}/v1/chat/completions", "--", key], duration)
     errors = {k: v for k, v in numbers["errors"].items() if v}
     if errors or numbers["requests"] == 0:
         raise BenchError(f"{target.name}: {numbers['requests']} requests, errors {errors}")

@@ -305,15 +305,21 @@ def cpu_meter(pids: dict[str, int], out: dict[str, float]) -> Iterator[None]:
     out["wrk"] = round(100 * (children_cpu_seconds() - wrk_before) / wall, 1)
 
 
-def run_wrk(target: Target, scenario: Scenario, duration: int) -> dict[str, Any]:
-    cmd = ["wrk", f"-t{scenario.threads}", f"-c{scenario.connections}", f"-d{duration}s",
-           "-s", str(LUA_SCRIPT), target.base_url + CHAT_PATH,
-           "--", "stream" if scenario.stream else "plain", KEY]
+def wrk_numbers(cmd: Sequence[str], duration: int) -> dict[str, Any]:
+    """Run wrk with one of bench/wrk's scripts; the numbers of its ``BENCH_RESULT`` line."""
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("BENCH_RESULT ")]
     if done.returncode != 0 or not lines:
         raise BenchError(f"wrk failed (code {done.returncode}):\n{done.stdout}{done.stderr}")
     numbers: dict[str, Any] = json.loads(lines[-1].split(" ", 1)[1])
+    return numbers
+
+
+def run_wrk(target: Target, scenario: Scenario, duration: int) -> dict[str, Any]:
+    numbers = wrk_numbers(
+        ["wrk", f"-t{scenario.threads}", f"-c{scenario.connections}", f"-d{duration}s",
+         "-s", str(LUA_SCRIPT), target.base_url + CHAT_PATH,
+         "--", "stream" if scenario.stream else "plain", KEY], duration)
     errors = {k: v for k, v in numbers["errors"].items() if v}
     if numbers["requests"] == 0 or (errors and target.name in ("direct", "gateway")):
         raise BenchError(f"{target.name} {scenario.name}: {numbers['requests']} requests, "
