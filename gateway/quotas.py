@@ -10,7 +10,6 @@ When the store is down, calls fail with 503, or pass unlimited with ``limits.fai
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -20,6 +19,7 @@ from dataclasses import dataclass, field
 from gateway.auth import Caller
 from gateway.config import LimitsConfig
 from gateway.errors import RateLimited
+from gateway.later import FlushLater
 from gateway.limits import KEY_LIMITED, OK, Bucket, BucketState, Decision, Limiter, bucket_key
 from gateway.metrics import Metrics
 from gateway.store import StoreUnavailable
@@ -107,7 +107,7 @@ class Quotas:
         self._metrics = metrics
         self._warned_at = 0.0
         self._pending: dict[str, Bucket] = {}  # settlements not sent yet, by bucket
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = FlushLater(SETTLE_DELAY_S, self.flush)
 
     def _key_limits(self, caller: Caller) -> tuple[int | None, int | None]:
         if caller.key_id is None:
@@ -222,12 +222,8 @@ class Quotas:
                 known = self._pending.get(bucket.key)
                 self._pending[bucket.key] = Bucket(bucket.key, bucket.limit,
                                                    bucket.cost + (known.cost if known else 0))
-        if self._pending and (self._flusher is None or self._flusher.done()):
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(SETTLE_DELAY_S)
-        await self.flush()
+        if self._pending:
+            self._flusher.soon()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
@@ -239,9 +235,7 @@ class Quotas:
             self._warn("the store is down: token usage not settled")
 
     async def aclose(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-        await self.flush()
+        await self._flusher.aclose()
 
     def _warn(self, message: str) -> None:
         now = time.monotonic()

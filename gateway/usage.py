@@ -12,7 +12,6 @@ Counts that cannot be written (the store is down) are kept and written later.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.later import FlushLater
 from gateway.store import Store, StoreUnavailable
 
 log = logging.getLogger("gateway")
@@ -69,9 +69,8 @@ class UsageFilter:
 class UsageLog:
     def __init__(self, store: Store, flush_s: float = 1.0) -> None:
         self._store = store
-        self._flush_s = flush_s
         self._pending: dict[str, dict[str, int]] = {}  # hash name -> field -> amount
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = FlushLater(flush_s, self.flush)
         self._warned = False
 
     def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
@@ -80,12 +79,7 @@ class UsageLog:
         counters = self._pending.setdefault(f"gw:usage:{(day or day_of()).isoformat()}", {})
         for suffix, amount in (("p", prompt), ("c", completion), ("r", 1)):
             counters[group + suffix] = counters.get(group + suffix, 0) + amount
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self._flush_s)
-        await self.flush()
+        self._flusher.soon()
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
@@ -99,16 +93,11 @@ class UsageLog:
                 kept = self._pending.setdefault(name, {})
                 for field, amount in counters.items():
                     kept[field] = kept.get(field, 0) + amount
-        if self._pending and (self._flusher is None or self._flusher.done()
-                              or self._flusher is asyncio.current_task()):
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_later())
+        if self._pending:
+            self._flusher.soon()  # try the rest again later
 
     async def aclose(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-        await self.flush()
-        if self._flusher is not None and not self._flusher.done():
-            self._flusher.cancel()
+        await self._flusher.aclose()
 
     async def query(self, where: UsageFilter) -> list[dict[str, Any]]:
         await self.flush()

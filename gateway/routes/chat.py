@@ -48,15 +48,15 @@ async def chat_completions(request: Request) -> Response:
         raise
     if cached is not None:
         await cached.save(result.body)
-    return call.respond(result.body, result.usage, headers=headers)
+    return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
 
 
 def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
     assert cached.answer is not None
-    headers = {**call.ticket.headers, **cached.headers}
     if call.body.stream:
-        return SSEResponse(_replayed(call, cached.answer), headers=headers)
-    return call.respond(cached.answer, None, cached=True, headers=headers)
+        return SSEResponse(_replayed(call, cached.answer),
+                           headers={**call.ticket.headers, **cached.headers})
+    return call.respond(cached.answer, None, cached=True, headers=cached.headers)
 
 
 async def _replayed(call: ModelCall[ChatRequest], answer: bytes

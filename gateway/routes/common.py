@@ -81,11 +81,10 @@ class ModelCall(Generic[R]):
         """Once the answer has ended: settle the limits and record the usage. A cached answer
         used no tokens."""
         used = Usage(0, 0) if cached else usage
-        if self.ticket.tpm_buckets:
-            await self.gateway.quotas.settle(self.ticket, used)
+        await self.gateway.quotas.settle(self.ticket, used)
         self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
-                                        used.prompt_tokens if used else 0,
-                                        used.completion_tokens if used else 0)
+                                  used.prompt_tokens if used else 0,
+                                  used.completion_tokens if used else 0)
 
     async def release(self) -> None:
         """The call failed: give back the tokens it had reserved."""
@@ -93,7 +92,8 @@ class ModelCall(Generic[R]):
 
     def respond(self, body: bytes, usage: Usage | None, *, cached: bool = False,
                 headers: dict[str, str] | None = None) -> Response:
-        """The JSON answer, with the limit headers; usage is settled after it is sent."""
+        """The JSON answer, with the limit headers (and ``headers``); usage is settled after
+        it is sent."""
         return Response(body, media_type="application/json",
                         headers={**self.ticket.headers, **(headers or {})},
                         background=BackgroundTask(self.finish, usage, cached=cached))
