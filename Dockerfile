@@ -3,6 +3,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
 COPY providers ./providers
+COPY wire ./wire
 COPY config ./config
 COPY config/models.example.yaml ./models.yaml
 RUN pip install --no-cache-dir .

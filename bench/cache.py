@@ -21,15 +21,15 @@ from typing import Any
 
 import orjson
 
-from gateway import semantic_cache
-from gateway.cache import ResponseCache
-from gateway.cache_stream import StreamAssembler
+from gateway.cache import semantic as semantic_cache
+from gateway.cache.response import ResponseCache
+from gateway.cache.semantic import Group, pack, unit_vector
+from gateway.cache.stream import StreamAssembler
 from gateway.config import CacheConfig
 from gateway.metrics import Metrics
-from gateway.semantic_cache import Group, pack, unit_vector
 from gateway.store import MemoryStore, RedisStore, Store
-from providers.base import ChatRequest
 from tests.fakes.serve import RedisServer
+from wire.openai import ChatRequest
 
 ANSWER = orjson.dumps({
     "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",

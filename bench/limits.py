@@ -75,7 +75,7 @@ def start_gateway(procs: Processes, workdir: Path, upstream: Target, name: str,
     if redis_url:
         env["REDIS_URL"] = redis_url
     port, log = free_port(), workdir / f"{name}.log"
-    proc = procs.start([sys.executable, "-m", "gateway.cli", "serve", "--config", str(path),
+    proc = procs.start([sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(path),
                         "--port", str(port)], log, env=env)
     target = Target(name, f"http://127.0.0.1:{port}", proc.pid)
     wait_http(f"{target.base_url}/health", proc, log, f"the {name} gateway")

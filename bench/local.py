@@ -215,7 +215,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     args = parser.parse_args(argv)
     if args.model is None:
-        from providers import embedded
+        from providers.local import embedded
 
         args.model = embedded.gguf_path()
     return args

@@ -187,7 +187,7 @@ def start_gateway(procs: Processes, workdir: Path, upstream: Target,
         env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / "metrics")
         (workdir / "metrics").mkdir()
     port, log = free_port(), workdir / "gateway.log"
-    cmd = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+    cmd = [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config),
            "--host", "127.0.0.1", "--port", str(port), "--workers", str(args.workers)]
     proc = procs.start(cmd, log, env=env)
     target = Target("gateway", f"http://127.0.0.1:{port}", proc.pid)

@@ -16,21 +16,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import config as config_module
-from gateway.auth import Authenticator
-from gateway.cache import create_cache
+from gateway.access.auth import Authenticator
+from gateway.access.keys import KeyStore
+from gateway.access.limits import create_limiter
+from gateway.access.quotas import Quotas
+from gateway.access.usage import UsageLog
+from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
-from gateway.keys import KeyStore
-from gateway.limits import create_limiter
+from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
-from gateway.middleware import GatewayMiddleware
-from gateway.quotas import Quotas
-from gateway.router import Router
 from gateway.routes import chat, embeddings, health, keys, models, usage
+from gateway.routing.router import Router
 from gateway.state import AppState
 from gateway.store import create_store
-from gateway.usage import UsageLog
 from providers.http import create_http_client
+from wire.errors import GatewayError, MethodNotAllowed, NotFound
 
 log = logging.getLogger("gateway")
 

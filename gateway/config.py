@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
 
-from providers import PROVIDERS, config_classes, embedded
+from providers import PROVIDERS, config_classes
 from providers.base import DeploymentConfig, EmbeddingProvider
+from providers.local import embedded
 
 log = logging.getLogger("gateway")
 

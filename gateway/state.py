@@ -6,14 +6,14 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from gateway.auth import Authenticator
-from gateway.cache import ResponseCache
+from gateway.access.auth import Authenticator
+from gateway.access.quotas import Quotas
+from gateway.access.usage import UsageLog
+from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
-from gateway.quotas import Quotas
-from gateway.router import Router
+from gateway.routing.router import Router
 from gateway.store import Store
-from gateway.usage import UsageLog
 from providers.http import HTTPClient
 
 

@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
-from gateway.errors import UpstreamUnavailable
+from wire.errors import UpstreamUnavailable
 
 
 class StoreUnavailable(UpstreamUnavailable):

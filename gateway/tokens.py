@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from providers.base import ChatRequest, Message
+from wire.openai import ChatRequest, Message
 
 log = logging.getLogger("gateway")
 

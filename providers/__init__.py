@@ -1,7 +1,7 @@
 """Backends, found by the ``provider`` name of a models.yaml entry.
 
-Adding a backend is one module and one entry here. Modules import their heavy runtimes
-(llama-cpp, onnxruntime-genai, ...) lazily, so this table is cheap to load.
+Adding a backend is one module (or one folder per vendor) and one entry here. Modules import
+their heavy runtimes (llama-cpp, onnxruntime-genai, ...) lazily, so this table is cheap to load.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from __future__ import annotations
 from providers.anthropic import AnthropicProvider
 from providers.base import DeploymentConfig, Provider
 from providers.gemini import GeminiProvider
-from providers.llama_cpp import LlamaCppProvider
+from providers.local.llama_cpp import LlamaCppProvider
+from providers.local.onnx import OnnxProvider
 from providers.ollama import OllamaProvider
-from providers.onnx import OnnxProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
 
 PROVIDERS: dict[str, type[Provider]] = {

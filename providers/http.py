@@ -21,7 +21,7 @@ from typing import Literal, Protocol
 import aiohttp
 import httpx
 
-from gateway.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from wire.errors import UpstreamError, UpstreamTimeout, UpstreamUnavailable
 
 
 @dataclass(slots=True, frozen=True)

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import InvalidRequest
-from providers.base import ChatRequest, Message
+from wire.errors import InvalidRequest
+from wire.openai import ChatRequest, Message
 
 # OpenAI request fields no translated provider honours, and the value that means "not used".
 _NEVER_SUPPORTED: dict[str, Any] = {

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from providers.base import ChatResult, StreamChunk, Usage
+from wire.openai import ChatResult, StreamChunk, Usage
 
 
 def completion_id() -> str:

@@ -10,10 +10,10 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import GatewayError, UpstreamError
 from providers.base import RemoteDeploymentConfig
 from providers.http import HTTPClient
-from providers.sse import SSEDecoder, SSEvent
+from wire.errors import GatewayError, UpstreamError
+from wire.sse import SSEDecoder, SSEvent
 
 ErrorFrom = Callable[[int, bytes, Mapping[str, str]], GatewayError]
 

@@ -8,9 +8,15 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import errors
-from providers.anthropic import AnthropicConfig, AnthropicStream, error_from, from_vendor, to_vendor
-from providers.base import ChatRequest, Usage
+from providers.anthropic.provider import (
+    AnthropicConfig,
+    AnthropicStream,
+    error_from,
+    from_vendor,
+    to_vendor,
+)
+from wire import errors
+from wire.openai import ChatRequest, Usage
 
 CONFIG = AnthropicConfig(name="claude", provider="anthropic")
 USER = {"role": "user", "content": "hi"}

@@ -11,14 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import semantic_cache
 from gateway import store as store_module
-from gateway.cache import cache_directives, digest, normalized
-from gateway.cache_stream import StreamAssembler, replay_chunks
+from gateway.cache import semantic as semantic_cache
+from gateway.cache.response import cache_directives, digest, normalized
+from gateway.cache.semantic import Group, pack, request_text, unit_vector, unpack
+from gateway.cache.stream import StreamAssembler, replay_chunks
 from gateway.config import ConfigError, validate
-from gateway.semantic_cache import Group, pack, request_text, unit_vector, unpack
-from providers.base import ChatRequest
 from tests.fakes.openai_server import bag_of_words
+from wire.openai import ChatRequest
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 

@@ -169,12 +169,12 @@ def test_error_after_stream_started_is_one_event(gateway: str) -> None:
 
 
 def test_unexpected_failure_is_a_clean_500(gateway: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import providers.openai
+    import providers.openai.provider
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(providers.openai, "from_upstream", broken)
+    monkeypatch.setattr(providers.openai.provider, "from_upstream", broken)
     error = assert_error(post(gateway, {"model": "gpt-test", "messages": MESSAGES}), 500,
                          "api_error", "internal_error")
     assert "secret internals" not in error["message"]

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import errors
-from providers.base import ChatRequest, EmbeddingRequest, Usage
-from providers.gemini import GeminiStream, error_from, from_vendor, to_vendor
-from providers.gemini_embeddings import from_vendor_embeddings, to_vendor_embeddings
+from providers.gemini.embeddings import from_vendor_embeddings, to_vendor_embeddings
+from providers.gemini.provider import GeminiStream, error_from, from_vendor, to_vendor
+from wire import errors
+from wire.openai import ChatRequest, EmbeddingRequest, Usage
 
 USER = {"role": "user", "content": "hi"}
 TOOL = {"type": "function", "function": {"name": "get_weather", "description": "Weather",

@@ -10,7 +10,7 @@ import httpx
 import openai
 import pytest
 
-from gateway.keys import KEYS_HASH, digest_hex
+from gateway.access.keys import KEYS_HASH, digest_hex
 from gateway.store import RedisStore
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
@@ -152,7 +152,7 @@ def test_auth_is_on_once_a_virtual_key_exists(make_gateway: GatewayFactory,
 async def test_lookup_is_not_cached_across_revocation(redis_server: RedisServer) -> None:
     """Two key stores (two replicas) on one Redis: a revoke through one is seen by the other
     at once."""
-    from gateway.keys import KeyCreate, KeyStore
+    from gateway.access.keys import KeyCreate, KeyStore
 
     redis_server.flush()
     a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
@@ -171,7 +171,7 @@ async def test_copies_are_dropped_through_pubsub(redis_server: RedisServer) -> N
     """Replicas keep keys they have seen; a revoke through one reaches the other's copy."""
     import asyncio
 
-    from gateway.keys import KeyCreate, KeyStore
+    from gateway.access.keys import KeyCreate, KeyStore
 
     redis_server.flush()
     a, b = RedisStore(redis_server.url), RedisStore(redis_server.url)
@@ -200,7 +200,7 @@ async def test_copies_are_dropped_through_pubsub(redis_server: RedisServer) -> N
 
 
 async def test_no_copies_without_a_subscription(redis_server: RedisServer) -> None:
-    from gateway.keys import KeyCreate, KeyStore
+    from gateway.access.keys import KeyCreate, KeyStore
 
     redis_server.flush()
     store = RedisStore(redis_server.url)

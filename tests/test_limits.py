@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from gateway.limits import (
+from gateway.access.limits import (
     DEPLOYMENT_LIMITED,
     KEY_LIMITED,
     OK,

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from gateway.config import ConfigError, load_or_embedded, validate
-from gateway.errors import InvalidRequest, RateLimited
-from providers import embedded, local
-from providers.base import ChatRequest
-from providers.local import StopMatcher, sampling_from
-from providers.local_runtime import TurnQueue
+from providers.local import base as local
+from providers.local import embedded
+from providers.local.base import StopMatcher, sampling_from
+from providers.local.runtime import TurnQueue
 from tests.models.make_tiny_gguf import make_tiny_gguf
+from wire.errors import InvalidRequest, RateLimited
+from wire.openai import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,7 +151,7 @@ def test_missing_runtime_is_a_config_error(tmp_path: Path, monkeypatch: pytest.M
 
 
 async def test_token_counter_and_preload(tmp_path: Path) -> None:
-    from providers.llama_cpp import LlamaCppProvider
+    from providers.local.llama_cpp import LlamaCppProvider
 
     gguf = make_tiny_gguf(tmp_path / "tiny.gguf")
     config = validate({"models": [{"name": "m", "provider": "llama-cpp", "path": str(gguf),
@@ -221,7 +222,7 @@ def test_converter_checkpoint_matches_the_gguf(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
     from tokenizers import Tokenizer
 
-    from providers.onnx_convert import GGUFModel, unpermute, write_hf_checkpoint
+    from providers.local.convert import GGUFModel, unpermute, write_hf_checkpoint
 
     gguf = make_tiny_gguf(tmp_path / "tiny.gguf")
     write_hf_checkpoint(gguf, tmp_path / "hf")
@@ -271,8 +272,8 @@ def test_convert_onnx_says_what_it_cannot_convert(tmp_path: Path) -> None:
 
 
 async def test_a_model_that_fails_to_load_is_503(tmp_path: Path) -> None:
-    from gateway.errors import UpstreamUnavailable
-    from providers.llama_cpp import LlamaCppProvider
+    from providers.local.llama_cpp import LlamaCppProvider
+    from wire.errors import UpstreamUnavailable
 
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF but not really")

@@ -30,7 +30,7 @@ ANSWER = "The capital of France is Paris."
 
 
 def smollm2() -> Path:
-    from providers import embedded
+    from providers.local import embedded
 
     try:
         return embedded.gguf_path()

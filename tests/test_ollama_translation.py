@@ -8,9 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from gateway import errors
-from providers.base import ChatRequest, EmbeddingRequest, Usage
-from providers.ollama import (
+from providers.ollama.provider import (
     OllamaConfig,
     OllamaStream,
     error_from,
@@ -19,6 +17,8 @@ from providers.ollama import (
     to_vendor,
     to_vendor_embeddings,
 )
+from wire import errors
+from wire.openai import ChatRequest, EmbeddingRequest, Usage
 
 CONFIG = OllamaConfig(name="llama", provider="ollama")
 USER = {"role": "user", "content": "hi"}

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.quotas import SETTLE_DELAY_S, format_reset
+from gateway.access.quotas import SETTLE_DELAY_S, format_reset
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
 from tests.fakes.openai_server import FakeOpenAI
 

@@ -15,15 +15,15 @@ import openai
 import pytest
 
 from gateway.config import validate
-from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.metrics import Metrics
-from gateway.router import Router
-from providers.base import ChatRequest
+from gateway.routing.router import Router
 from providers.http import create_http_client
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import free_port
 from tests.test_metrics import samples, value
+from wire.errors import UpstreamTimeout, UpstreamUnavailable
+from wire.openai import ChatRequest
 
 MESSAGES: Any = [{"role": "user", "content": "hello there"}]
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}

@@ -8,7 +8,16 @@ import time
 
 import pytest
 
-from gateway.errors import (
+from gateway.routing.reliability import (
+    Attempts,
+    CircuitBreaker,
+    Failures,
+    backoff_s,
+    is_retryable,
+    retry_wait_s,
+)
+from providers.openai.provider import OpenAICompatibleConfig
+from wire.errors import (
     InvalidRequest,
     RateLimited,
     UpstreamError,
@@ -17,15 +26,6 @@ from gateway.errors import (
     from_upstream_status,
     retry_after_s,
 )
-from gateway.reliability import (
-    Attempts,
-    CircuitBreaker,
-    Failures,
-    backoff_s,
-    is_retryable,
-    retry_wait_s,
-)
-from providers.openai import OpenAICompatibleConfig
 
 
 class Clock:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.quotas import estimate_cost
+from gateway.access.quotas import estimate_cost
 from gateway.tokens import TokenEstimator, prepare_cache
-from providers.base import ChatRequest
+from wire.openai import ChatRequest
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -5,11 +5,16 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from gateway import errors
-from gateway.errors import from_upstream_status
-from providers.base import Usage
-from providers.openai import error_from_body, from_upstream, from_upstream_chunk, to_upstream
-from providers.sse import SSEDecoder, SSEvent
+from providers.openai.provider import (
+    error_from_body,
+    from_upstream,
+    from_upstream_chunk,
+    to_upstream,
+)
+from wire import errors
+from wire.errors import from_upstream_status
+from wire.openai import Usage
+from wire.sse import SSEDecoder, SSEvent
 
 
 @pytest.mark.parametrize(("pieces", "expected"), [

@@ -12,15 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.cache import Lookup
-from gateway.cache_stream import replay
-from gateway.errors import GatewayError, InternalError
-from gateway.router import Route as ModelRoute
+from gateway.cache.response import Lookup
+from gateway.cache.stream import replay
+from gateway.http.streaming import SSEResponse
 from gateway.routes.common import ModelCall, authorized_call, until_disconnected
+from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
-from gateway.streaming import SSEResponse
-from providers.base import ChatRequest, StreamChunk, Usage
-from providers.sse import DONE, encode_data
+from wire.errors import GatewayError, InternalError
+from wire.openai import ChatRequest, StreamChunk, Usage
+from wire.sse import DONE, encode_data
 
 log = logging.getLogger("gateway")
 

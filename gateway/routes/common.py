@@ -12,13 +12,13 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.auth import Caller
-from gateway.errors import InvalidJSON, InvalidRequest
-from gateway.quotas import Ticket
-from gateway.router import Route as ModelRoute
+from gateway.access.auth import Caller
+from gateway.access.quotas import Ticket
+from gateway.http.streaming import CancelOnDisconnect
+from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState, app_state
-from gateway.streaming import CancelOnDisconnect
-from providers.base import APIRequest, Usage
+from wire.errors import InvalidJSON, InvalidRequest
+from wire.openai import APIRequest, Usage
 
 T = TypeVar("T")
 R = TypeVar("R", bound=APIRequest)

@@ -6,10 +6,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.router import Route as ModelRoute
 from gateway.routes.common import authorized_call, until_disconnected
+from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
-from providers.base import EmbeddingRequest
+from wire.openai import EmbeddingRequest
 
 
 async def _cost(gateway: AppState, body: EmbeddingRequest, route: ModelRoute) -> int:

@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import GatewayError
 from gateway.routes.common import json_response
 from gateway.state import app_state
+from wire.errors import GatewayError
 
 READY_TIMEOUT_S = 2.0
 

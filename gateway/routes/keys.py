@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import NotFound, PermissionDenied
-from gateway.keys import KeyCreate
+from gateway.access.keys import KeyCreate
 from gateway.routes.common import json_response, parse_model, read_json
 from gateway.state import AppState, app_state
+from wire.errors import NotFound, PermissionDenied
 
 
 async def _admin(request: Request) -> AppState:

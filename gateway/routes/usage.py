@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from gateway.errors import InvalidRequest, PermissionDenied
+from gateway.access.usage import DEFAULT_DAYS, RETENTION_DAYS, UsageFilter, day_of, parse_day
 from gateway.routes.common import json_response
 from gateway.state import app_state
-from gateway.usage import DEFAULT_DAYS, RETENTION_DAYS, UsageFilter, day_of, parse_day
+from wire.errors import InvalidRequest, PermissionDenied
 
 
 async def get_usage(request: Request) -> Response:

@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from providers.onnx_convert import convert  # noqa: E402
+from providers.local.convert import convert  # noqa: E402
 from tests.models.make_tiny_gguf import make_tiny_gguf  # noqa: E402
 
 TINY_ONNX = Path(__file__).resolve().parent / "tiny-onnx"

@@ -1,0 +1,2 @@
+"""The response cache: exact and semantic lookups (``response``, ``semantic``) and stream
+replay (``stream``)."""

@@ -1,0 +1,1 @@
+"""The `gateway` command: serve, check and convert-onnx (``main``), keys (``keys``)."""

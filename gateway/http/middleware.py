@@ -1,0 +1,125 @@
+"""The one ASGI middleware every request passes: request id, body limit, metrics, last resort.
+
+Pure ASGI (no BaseHTTPMiddleware) to stay cheap on the hot path. It
+- gives every response an ``x-request-id`` (the client's own when it sent one);
+- refuses bodies over ``server.max_body_mb`` with 413, by Content-Length up front and by
+  counting the bytes of chunked bodies as they are read;
+- keeps ``gateway_in_flight_requests`` and counts every answered request with its duration;
+- turns an unexpected exception into a 500 ``internal_error`` body: the traceback goes to
+  the log, never to the client.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.metrics import Metrics
+from wire.errors import GatewayError, InternalError, RequestTooLarge
+
+log = logging.getLogger("gateway")
+
+CLIENT_GONE = 499  # nginx's convention: the client closed the connection first
+
+# Request ids: a random prefix per process and a counter, 32 hex digits like a uuid4 but
+# without a system call per request.
+_ID_PREFIX = os.urandom(10).hex()
+_ID_COUNTER = itertools.count()
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
+class GatewayMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _header(scope, b"x-request-id") or new_request_id()
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["request_id"], state["started"] = request_id, started
+        id_header = (b"x-request-id", request_id.encode("latin-1"))
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status, response_started = message["status"], True
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            too_large = self._check_length(scope)
+            if too_large is not None:
+                await _send_error(send_with_id, too_large)
+            else:
+                await self.app(scope, self._counting(receive), send_with_id)
+        except Exception as exc:  # the last resort: answer, log, keep serving
+            log.exception("unhandled error in %s %s (request %s)", scope["method"],
+                          scope["path"], request_id)
+            if not response_started:
+                await _send_error(send_with_id, InternalError(
+                    f"The gateway hit an unexpected error ({type(exc).__name__}); "
+                    f"request id {request_id}."))
+        finally:
+            self.metrics.in_flight.dec()
+            self._observe(scope, state, status if response_started else CLIENT_GONE, started)
+
+    def _observe(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        route = scope.get("route")
+        endpoint = getattr(route, "path", None) or "unmatched"
+        self.metrics.answered(state.get("model", ""), endpoint, str(status),
+                              time.perf_counter() - started)
+
+    def _check_length(self, scope: Scope) -> GatewayError | None:
+        length = _header(scope, b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
+            return _too_large(self.max_body_bytes)
+        return None
+
+    def _counting(self, receive: Receive) -> Receive:
+        limit, seen = self.max_body_bytes, 0
+
+        async def counting_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise _too_large(limit)
+            return message
+
+        return counting_receive
+
+
+def _too_large(limit: int) -> RequestTooLarge:
+    return RequestTooLarge(f"The request body is larger than the limit of {limit} bytes "
+                           "(server.max_body_mb).")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def _send_error(send: Send, error: GatewayError) -> None:
+    headers = [(b"content-type", b"application/json"),
+               *((k.encode(), v.encode()) for k, v in error.headers.items())]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": error.body_bytes()})

@@ -1,0 +1,2 @@
+"""Model name → deployments: the router (pick, limits per deployment, retry, fallback) and
+its reliability parts (backoff, circuit breaker)."""

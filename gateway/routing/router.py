@@ -1,0 +1,361 @@
+"""Model name → deployments, the choice of one for each attempt, retries and fallbacks.
+
+A name repeated in models.yaml is several deployments of one model; the router spreads calls
+across them (least busy first, round-robin among equals) and skips a deployment whose circuit
+breaker is open. Names containing ``*`` are wildcards (``openai/*``). A call failing with a
+retryable error (routing/reliability.py) is retried, on another deployment of the name first,
+then handed to the name's ``fallbacks`` (and theirs, depth first, each name at most once); a
+stream only until its first chunk. The router is the only place that knows a model may have
+several deployments; it also counts each call's tokens and its upstream failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Set
+from contextlib import aclosing, contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from gateway.access.quotas import Admission, DeploymentLimits, Quotas
+from gateway.metrics import Metrics
+from gateway.routing.reliability import (
+    RETRYABLE,
+    Attempts,
+    CircuitBreaker,
+    Clock,
+    Failures,
+    is_retryable,
+)
+from providers import PROVIDERS
+from providers.base import DeploymentConfig, EmbeddingProvider, ManagedProvider, Provider
+from providers.http import HTTPClient
+from wire.errors import GatewayError, InvalidRequest, ModelNotFound
+from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
+
+log = logging.getLogger("gateway")
+
+T = TypeVar("T")
+
+
+@dataclass(eq=False, slots=True)
+class Deployment:
+    config: DeploymentConfig
+    provider: Provider
+    breaker: CircuitBreaker
+    where: str = ""  # its entry in models.yaml ("models[3]"), for the logs
+    limits: DeploymentLimits | None = None
+    in_flight: int = 0
+
+    def upstream_model(self, requested: str) -> str:
+        return self.config.upstream_model(requested)
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """The deployments that may answer for ``model``, the name the client sent, and the
+    names to fall back to when they all fail."""
+
+    model: str
+    deployments: tuple[Deployment, ...]
+    fallbacks: tuple[str, ...] = ()
+
+
+# One attempt's call: (the name being tried, the deployment chosen) -> the answer.
+Call = Callable[[Route, Deployment], Awaitable[T]]
+
+
+def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(name for d in deployments for name in d.config.fallbacks))
+
+
+class Router:
+    def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
+                 metrics: Metrics, quotas: Quotas | None = None, *,
+                 clock: Clock = time.monotonic) -> None:
+        """``quotas``: the deployments' rate limits (none without); ``clock``: what the
+        circuit breakers read (tests pass their own)."""
+        self._metrics = metrics
+        self._quotas = quotas
+        by_name: dict[str, list[Deployment]] = {}
+        self._deployments: list[Deployment] = []
+        for i, config in enumerate(configs):
+            where = f"models[{i}]"
+            deployment = Deployment(config, PROVIDERS[config.provider](config, http),
+                                    CircuitBreaker.for_config(config, clock), where,
+                                    DeploymentLimits.of(config, where) if quotas else None)
+            self._deployments.append(deployment)
+            by_name.setdefault(config.name, []).append(deployment)
+        self._exact: dict[str, Route] = {}
+        self._wildcards: list[tuple[str, str, tuple[Deployment, ...], tuple[str, ...]]] = []
+        for name, deployments in by_name.items():
+            fallbacks = _fallbacks_of(deployments)
+            if deployments[0].config.is_wildcard:
+                prefix, _, suffix = name.partition("*")
+                self._wildcards.append((prefix, suffix, tuple(deployments), fallbacks))
+            else:
+                self._exact[name] = Route(name, tuple(deployments), fallbacks)
+        self._turn = itertools.count()
+
+    async def start(self) -> None:
+        """Start every provider that has something to set up (see ManagedProvider)."""
+        for deployment in self._deployments:
+            if isinstance(deployment.provider, ManagedProvider):
+                await deployment.provider.start()
+
+    async def aclose(self) -> None:
+        for deployment in self._deployments:
+            if isinstance(deployment.provider, ManagedProvider):
+                await deployment.provider.aclose()
+
+    def names(self) -> list[tuple[str, str]]:
+        """(name, provider) of every model a client can list; wildcards are not listed."""
+        return [(name, route.deployments[0].config.provider)
+                for name, route in self._exact.items()]
+
+    def resolve(self, model: str) -> Route:
+        route = self._exact.get(model)
+        if route is not None:
+            return route
+        for prefix, suffix, deployments, fallbacks in self._wildcards:
+            if (len(model) > len(prefix) + len(suffix) and model.startswith(prefix)
+                    and model.endswith(suffix)):
+                return Route(model, deployments, fallbacks)
+        raise ModelNotFound(model)
+
+    # -- one request: attempts, retries, fallbacks ------------------------------------------
+
+    def _candidates(self, route: Route, exclude: Set[Deployment]) -> list[Deployment]:
+        """The deployments an attempt may go to, in order of preference: least busy first,
+        round-robin among equals; none that is excluded or cooling down."""
+        deployments = route.deployments
+        if len(deployments) == 1:
+            only = deployments[0]
+            return [only] if only not in exclude and only.breaker.available() else []
+        start, count = next(self._turn), len(deployments)
+        turned = [deployments[(start + i) % count] for i in range(count)]
+        return sorted((d for d in turned if d not in exclude and d.breaker.available()),
+                      key=lambda d: d.in_flight)  # (a stable sort keeps the turn's order)
+
+    async def _choose(self, route: Route, exclude: Set[Deployment],
+                      admission: Admission | None) -> tuple[Deployment, bool] | None:
+        """The deployment for one attempt and whether the call is its breaker's probe; None
+        when every deployment not in ``exclude`` is cooling down. A deployment at its rate
+        limit is passed over for the next; when all are, 429. Nothing is awaited between
+        the breaker check and ``admit``: after waiting for the limits, the check is redone."""
+        while candidates := self._candidates(route, exclude):
+            best = candidates[0]
+            if admission is not None and self._quotas is not None and any(
+                    d.limits is not None for d in candidates):
+                best = candidates[await self._quotas.pick([d.limits for d in candidates],
+                                                          admission, route.model)]
+                if not best.breaker.available():  # its probe was taken meanwhile
+                    exclude = {*exclude, best}
+                    continue
+            return best, best.breaker.admit()
+        return None
+
+    async def _next(self, route: Route, attempts: Attempts[Deployment],
+                    admission: Admission | None) -> tuple[Deployment, bool] | None:
+        """The next attempt's deployment: one not tried yet if there is one, else one tried
+        before, once its backoff has passed; None when no deployment is left to try."""
+        while True:
+            excluded, wait_s = attempts.held_back()
+            choice = None
+            if attempts.tried:
+                choice = await self._choose(route, excluded | attempts.failed_keys, admission)
+            if choice is None:
+                choice = await self._choose(route, excluded, admission)
+            if choice is not None or wait_s is None:
+                return choice
+            await asyncio.sleep(wait_s)
+
+    @contextmanager
+    def _attempt(self, route: Route, deployment: Deployment, probe: bool, *, asked: str,
+                 judged: bool = True) -> Iterator[None]:
+        """One call to ``deployment``, counted in flight; its outcome goes to the breaker, an
+        upstream failure to the metrics (under ``asked``, the name the client sent) and the
+        log. ``judged=False``: the rest of a stream whose opening was already judged a
+        success (a later failure still counts)."""
+        deployment.in_flight += 1
+        try:
+            yield
+        except GatewayError as error:
+            self._count_failure(route, deployment, error, asked)
+            if is_retryable(error):
+                deployment.breaker.failure(probe)
+            else:  # the client's own error says nothing about the deployment's health
+                deployment.breaker.release(probe)
+            raise
+        except BaseException:
+            deployment.breaker.release(probe)
+            raise
+        else:
+            if judged:
+                deployment.breaker.success(probe)
+        finally:
+            deployment.in_flight -= 1
+
+    def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError,
+                       asked: str) -> None:
+        provider = deployment.config.provider
+        self._metrics.upstream_errors.labels(asked, provider, error.code or "error").inc()
+        via = "" if asked == route.model else f" (for {asked})"
+        log.warning("model %s%s (%s, %s) failed: %d %s: %s", route.model, via, provider,
+                    deployment.where, error.status, error.code, error.message)
+
+    async def _try(self, route: Route, call: Call[T], failures: Failures[Deployment],
+                   admission: Admission | None, asked: str) -> tuple[T, Deployment] | None:
+        """Attempts on the deployments of one name, retried as their config says. A client
+        error is raised at once; None when the name gave up (``failures`` says why)."""
+        attempts: Attempts[Deployment] = Attempts()
+        while (choice := await self._next(route, attempts, admission)) is not None:
+            deployment, probe = choice
+            try:
+                with self._attempt(route, deployment, probe, asked=asked):
+                    return await call(route, deployment), deployment
+            except RETRYABLE as error:
+                failures.note(deployment, error)
+                if not attempts.failed(deployment, error, deployment.config):
+                    return None
+                log.info("retrying model %s (retry %d of %d)", route.model, attempts.retries,
+                         deployment.config.retries)
+        if not attempts.tried:
+            log.warning("model %s: every deployment is cooling down", route.model)
+        return None
+
+    def _fallback_chain(self, route: Route) -> Iterator[Route]:
+        """The fallbacks of ``route``, each followed by its own (depth first); a name that
+        comes round again (a cycle) is not tried twice."""
+        seen = {route.model}
+        pending = list(reversed(route.fallbacks))
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            target = self.resolve(name)
+            yield target
+            pending.extend(reversed(target.fallbacks))
+
+    async def _run(self, route: Route, call: Call[T], admission: Admission | None = None,
+                   usable: Callable[[Route], bool] | None = None) -> tuple[T, Route, Deployment]:
+        """``call`` on a deployment of ``route``, retried, then on its fallbacks (those
+        ``usable``); returns the answer and the name and deployment that gave it."""
+        failures: Failures[Deployment] = Failures()
+        answer = await self._try(route, call, failures, admission, route.model)
+        if answer is not None:
+            return answer[0], route, answer[1]
+        for target in self._fallback_chain(route):
+            if usable is not None and not usable(target):
+                continue
+            log.warning("request for model %s: falling back to %s", route.model, target.model)
+            answer = await self._try(target, call, failures, admission, route.model)
+            if answer is not None:
+                return answer[0], target, answer[1]
+        raise failures.final(route.model)
+
+    # -- the calls ------------------------------------------------------------------------------
+
+    def _admission(self, route: Route, request: ChatRequest | EmbeddingRequest
+                   ) -> Admission | None:
+        quotas = self._quotas
+        if quotas is None:
+            return None
+        if isinstance(request, EmbeddingRequest):
+            return Admission(lambda: quotas.embedding_cost(request))
+        return Admission(lambda: quotas.chat_cost(request, route.deployments[0].provider))
+
+    async def _settle(self, admission: Admission | None, usage: Usage | None) -> None:
+        if admission is not None and admission.charged and self._quotas is not None:
+            await self._quotas.settle_deployments(admission, usage)
+
+    async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
+        async def call(target: Route, deployment: Deployment) -> ChatResult:
+            return await deployment.provider.chat(request,
+                                                  deployment.upstream_model(target.model))
+
+        admission = self._admission(route, request)
+        try:
+            result, _, _ = await self._run(route, call, admission)
+        except BaseException:
+            await self._settle(admission, Usage(0, 0))
+            raise
+        await self._settle(admission, result.usage)
+        if result.usage:
+            self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
+                                       result.usage.completion_tokens)
+        return result
+
+    async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False
+                     ) -> AsyncGenerator[StreamChunk, None]:
+        """The chunks of one answer; the usage-only chunk only when the client asked for usage
+        or the caller wants to see it anyway (``keep_usage_only``: it drops it itself).
+        Retries and fallbacks happen until a deployment has produced its first chunk; an error
+        after that ends the stream."""
+
+        async def open_stream(target: Route, deployment: Deployment
+                              ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None]]:
+            upstream = deployment.provider.stream(request,
+                                                  deployment.upstream_model(target.model))
+            try:
+                return await anext(upstream, None), upstream
+            except BaseException:
+                await upstream.aclose()
+                raise
+
+        admission = self._admission(route, request)
+        try:
+            (first, upstream), target, deployment = await self._run(route, open_stream,
+                                                                    admission)
+        except BaseException:
+            await self._settle(admission, Usage(0, 0))
+            raise
+        wants_usage = request.include_usage or keep_usage_only
+        usage = first.usage if first is not None else None
+        try:
+            async with aclosing(upstream) as chunks:
+                with self._attempt(target, deployment, False, asked=route.model, judged=False):
+                    if first is not None and self._passes(route, first, wants_usage):
+                        yield first
+                    async for chunk in chunks:
+                        usage = chunk.usage or usage
+                        if self._passes(route, chunk, wants_usage):
+                            yield chunk
+        finally:
+            await self._settle(admission, usage)
+
+    def _passes(self, route: Route, chunk: StreamChunk, wants_usage: bool) -> bool:
+        """Count a chunk's usage; whether it goes on to the client."""
+        if chunk.usage is not None:
+            self._metrics.count_tokens(route.model, chunk.usage.prompt_tokens,
+                                       chunk.usage.completion_tokens)
+        return wants_usage or not chunk.usage_only
+
+    async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
+        if not _embeds(route):
+            raise InvalidRequest(f"The model '{route.model}' does not support embeddings.",
+                                 param="model")
+
+        async def call(target: Route, deployment: Deployment) -> ChatResult:
+            provider = deployment.provider
+            if not isinstance(provider, EmbeddingProvider):
+                raise InvalidRequest(f"The model '{target.model}' does not support embeddings.",
+                                     param="model")
+            return await provider.embed(request, deployment.upstream_model(target.model))
+
+        admission = self._admission(route, request)
+        try:
+            result, _, _ = await self._run(route, call, admission, usable=_embeds)
+        finally:
+            await self._settle(admission, None)  # (the estimate was the usage)
+        if result.usage:
+            self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
+        return result
+
+
+def _embeds(route: Route) -> bool:
+    return all(isinstance(d.provider, EmbeddingProvider) for d in route.deployments)

@@ -1,0 +1,218 @@
+"""Google's Gemini API behind OpenAI's chat completions and embeddings.
+
+Pure translation: ``to_vendor`` (in ``gemini_request.py``), ``from_vendor``, ``GeminiStream``
+(``?alt=sse`` events → chunks), the embeddings (``gemini_embeddings.py``) and ``error_from``;
+the provider class only moves bytes. Gemini gives function calls no id (or only sometimes):
+the id is derived from the call itself (``call_<hash>``), so a stream and a whole answer
+agree; a call's thought signature (which Gemini 3 wants back) rides in the id after
+``__thought__``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import ValidationError
+
+from providers import openai_input as oi
+from providers.base import DeploymentConfig, RemoteDeploymentConfig
+from providers.gemini.embeddings import (
+    embed_method,
+    from_vendor_embeddings,
+    model_path,
+    to_vendor_embeddings,
+)
+from providers.gemini.request import THOUGHT, to_vendor
+from providers.gemini.wire import (
+    Candidate,
+    ErrorBody,
+    FunctionCall,
+    GenerateContentResponse,
+    UsageMetadata,
+)
+from providers.http import HTTPClient
+from providers.openai_shapes import Choice, ChunkWriter, TokenCounts, completion, tool_call
+from providers.vendor_http import VendorHTTP, plain_message, read_error_body
+from wire.errors import GatewayError, UpstreamError, from_upstream_status
+from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
+
+__all__ = ["GeminiConfig", "GeminiProvider", "GeminiStream", "error_from", "from_vendor",
+           "to_vendor"]
+
+
+class GeminiConfig(RemoteDeploymentConfig):
+    provider: Literal["gemini"]
+    api_base: str = "https://generativelanguage.googleapis.com"
+    api_version: str = "v1beta"
+
+
+_BLOCKED = frozenset({"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII",
+                      "IMAGE_SAFETY", "IMAGE_PROHIBITED_CONTENT", "IMAGE_RECITATION",
+                      "LANGUAGE", "MODEL_ARMOR"})
+
+
+def finish_reason(reason: str | None, called_tools: bool) -> str:
+    if reason == "MAX_TOKENS":
+        return "length"
+    if reason in _BLOCKED:
+        return "content_filter"
+    return "tool_calls" if called_tools else "stop"
+
+
+def call_id(call: FunctionCall, signature: str | None, position: int) -> str:
+    arguments = orjson.dumps(call.args, option=orjson.OPT_SORT_KEYS).decode()
+    base = call.id or oi.derived_call_id(call.name, arguments, position)
+    return f"{base}{THOUGHT}{signature}" if signature else base
+
+
+def counts(usage: UsageMetadata | None) -> TokenCounts:
+    """Thinking tokens are completion tokens; cached tokens are part of the prompt."""
+    if usage is None:
+        return TokenCounts()
+    return TokenCounts(usage.promptTokenCount + usage.toolUsePromptTokenCount,
+                       usage.candidatesTokenCount + usage.thoughtsTokenCount,
+                       cached=usage.cachedContentTokenCount or 0,
+                       reasoning=usage.thoughtsTokenCount)
+
+
+def _answer(parsed: Any) -> GenerateContentResponse:
+    if isinstance(parsed, dict) and isinstance(parsed.get("error"), dict):
+        error = ErrorBody.model_validate(parsed).error
+        raise from_upstream_status(error.code or 500, error.message or "upstream error")
+    try:
+        return GenerateContentResponse.model_validate(parsed)
+    except ValidationError as exc:
+        raise UpstreamError("The upstream's answer is not a Gemini response.") from exc
+
+
+def _candidate_output(candidate: Candidate) -> tuple[str, list[dict[str, Any]]]:
+    texts: list[str] = []
+    calls: list[dict[str, Any]] = []
+    for part in candidate.content.parts if candidate.content else []:
+        if part.functionCall is not None:
+            call = part.functionCall
+            calls.append(tool_call(call_id(call, part.thoughtSignature, len(calls)), call.name,
+                                   orjson.dumps(call.args).decode()))
+        elif part.text and not part.thought:
+            texts.append(part.text)
+    return "".join(texts), calls
+
+
+def from_vendor(parsed: Any, model: str) -> ChatResult:
+    answer = _answer(parsed)
+    choices: list[Choice] = []
+    for candidate in answer.candidates:
+        text, calls = _candidate_output(candidate)
+        choices.append(Choice(text if text or not calls else None,
+                              finish_reason(candidate.finishReason, bool(calls)),
+                              calls or None, candidate.index))
+    if not choices:  # the prompt itself was blocked
+        choices.append(Choice("", "content_filter"))
+    return completion(answer.modelVersion or model, choices, counts(answer.usageMetadata))
+
+
+class GeminiStream:
+    """One stream's ``alt=sse`` events in, OpenAI chunks out (pure: no I/O). Done once every
+    candidate has a ``finishReason``; ``end()`` gives the usage chunk."""
+
+    def __init__(self, model: str, candidates: int) -> None:
+        self._chunks = ChunkWriter(model)
+        self._expected = candidates
+        self._calls: dict[int, int] = {}  # candidate index → tool calls so far
+        self._finished: set[int] = set()
+        self._usage: UsageMetadata | None = None
+
+    @property
+    def done(self) -> bool:
+        return len(self._finished) >= self._expected
+
+    def feed(self, data: bytes) -> list[StreamChunk]:
+        try:
+            answer = _answer(orjson.loads(data))
+        except orjson.JSONDecodeError as exc:
+            raise UpstreamError("The upstream sent a stream event that is not JSON.") from exc
+        if answer.usageMetadata is not None:
+            self._usage = answer.usageMetadata
+        if answer.modelVersion:
+            self._chunks.set_model(answer.modelVersion)
+        out: list[StreamChunk] = []
+        if not answer.candidates and answer.promptFeedback and answer.promptFeedback.blockReason:
+            self._finished.update(range(self._expected))
+            return [self._chunks.finish("content_filter")]
+        for candidate in answer.candidates:
+            out.extend(self._candidate(candidate))
+        return out
+
+    def _candidate(self, candidate: Candidate) -> list[StreamChunk]:
+        index, out = candidate.index, []
+        for part in candidate.content.parts if candidate.content else []:
+            if part.functionCall is not None:
+                call, position = part.functionCall, self._calls.get(index, 0)
+                self._calls[index] = position + 1
+                out.append(self._chunks.tool_call(
+                    position, call_id(call, part.thoughtSignature, position), call.name,
+                    orjson.dumps(call.args).decode(), index))
+            elif part.text and not part.thought:
+                out.append(self._chunks.content(part.text, index))
+        if candidate.finishReason is not None and index not in self._finished:
+            self._finished.add(index)
+            out.append(self._chunks.finish(
+                finish_reason(candidate.finishReason, index in self._calls), index))
+        return out
+
+    def end(self) -> StreamChunk:
+        if not self.done:
+            raise UpstreamError("The upstream closed the stream before it was done.")
+        return self._chunks.usage(counts(self._usage))
+
+
+def error_from(status: int, body: bytes, headers: Mapping[str, str]) -> GatewayError:
+    """A Gemini error answer (google.rpc.Status) by HTTP status; a 429's wait comes from
+    ``Retry-After`` or else from its RetryInfo detail."""
+    retry_after = headers.get("retry-after")
+    try:
+        error = ErrorBody.model_validate(read_error_body(body)).error
+    except ValidationError:
+        return from_upstream_status(status, plain_message(status, body), retry_after=retry_after)
+    for detail in error.details:
+        delay = detail.get("retryDelay")
+        if retry_after is None and isinstance(delay, str) and delay.endswith("s"):
+            retry_after = delay[:-1]
+    return from_upstream_status(status, error.message or f"HTTP {status}",
+                                retry_after=retry_after)
+
+
+class GeminiProvider:
+    Config: ClassVar[type[DeploymentConfig]] = GeminiConfig
+
+    def __init__(self, config: GeminiConfig, http: HTTPClient) -> None:
+        headers = {"x-goog-api-key": config.api_key} if config.api_key else {}
+        self._http = VendorHTTP(http, config, headers, error_from)
+        self._base = f"{config.base_url}/{config.api_version}"
+
+    def _url(self, model: str, method: str) -> str:
+        return f"{self._base}/{model_path(model)}:{method}"
+
+    async def chat(self, request: ChatRequest, model: str) -> ChatResult:
+        content = orjson.dumps(to_vendor(request))
+        return from_vendor(await self._http.post_json(self._url(model, "generateContent"),
+                                                      content), model)
+
+    async def stream(self, request: ChatRequest, model: str
+                     ) -> AsyncGenerator[StreamChunk, None]:
+        content = orjson.dumps(to_vendor(request))
+        translator = GeminiStream(model, request.n or 1)
+        url = self._url(model, "streamGenerateContent?alt=sse")
+        async with self._http.stream_events(url, content) as events:
+            async for event in events:
+                for chunk in translator.feed(event.data):
+                    yield chunk
+        yield translator.end()
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult:
+        body = to_vendor_embeddings(request, model)
+        parsed = await self._http.post_json(self._url(model, embed_method(request)),
+                                            orjson.dumps(body))
+        return from_vendor_embeddings(parsed, request, model)

