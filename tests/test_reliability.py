@@ -17,13 +17,14 @@ import pytest
 from gateway.config import validate
 from gateway.metrics import Metrics
 from gateway.routing.router import Router
+from providers.base import EmbeddingProvider
 from providers.http import create_http_client
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import free_port
 from tests.test_metrics import samples, value
-from wire.errors import UpstreamTimeout, UpstreamUnavailable
-from wire.openai import ChatRequest
+from wire.errors import InvalidRequest, UpstreamTimeout, UpstreamUnavailable
+from wire.openai import ChatRequest, ChatResult, EmbeddingRequest
 
 MESSAGES: Any = [{"role": "user", "content": "hello there"}]
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -331,3 +332,31 @@ async def test_a_retry_prefers_an_untried_deployment_even_a_busier_one(
     finally:
         await http.aclose()
     assert [r["model"] for r in fake_openai.requests] == ["error-500", "echo-b"]
+
+
+async def test_invoke_runs_a_capability_with_retries_and_only_capable_fallbacks(
+        fake_openai: FakeOpenAI) -> None:
+    """``Router.invoke``, the entry the tools use: a model without the capability is a 400;
+    a failing deployment is retried and fallen back from, skipping a fallback that lacks it."""
+    url = fake_openai.url  # type: ignore[attr-defined]
+    config = validate({"models": [
+        model("bad", "error-500", url, retries=1, retry_backoff_s=0, fallbacks=["claude", "good"]),
+        {"name": "claude", "provider": "anthropic", "api_base": url, "api_key": "k"},
+        model("good", "echo-good", url)]})
+    http = create_http_client()
+    router = Router(config.deployments, http, Metrics())
+    request = EmbeddingRequest.parse({"model": "x", "input": "hello"})
+
+    async def embed(provider: EmbeddingProvider, upstream: str) -> ChatResult:
+        return await provider.embed(request, upstream)
+
+    try:
+        with pytest.raises(InvalidRequest, match="does not support embeddings"):
+            await router.invoke(router.resolve("claude"), EmbeddingProvider, embed,
+                                what="embeddings")
+        result = await router.invoke(router.resolve("bad"), EmbeddingProvider, embed,
+                                     what="embeddings")
+    finally:
+        await http.aclose()
+    assert b'"embedding"' in result.body
+    assert [r["model"] for r in fake_openai.requests] == ["error-500", "error-500", "echo-good"]

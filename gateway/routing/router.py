@@ -39,6 +39,7 @@ from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, 
 log = logging.getLogger("gateway")
 
 T = TypeVar("T")
+P = TypeVar("P")
 
 
 @dataclass(eq=False, slots=True)
@@ -356,6 +357,42 @@ class Router:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result
 
+    async def invoke(self, route: Route, capability: type[P],
+                     call: Callable[[P, str], Awaitable[T]], *, what: str) -> T:
+        """A capability call other than chat and embeddings (transcribe, ocr, detect, images):
+        ``call(provider, upstream_model)`` on a deployment of ``route`` whose provider has
+        ``capability`` (a runtime-checkable Protocol), with the retries, fallbacks (only those
+        that have it too), breakers and deployment rpm that chat has. ``what`` names the
+        capability in the 400 for a model without it ("does not support {what}")."""
+        usable = _has(capability)
+        if not usable(route):
+            raise InvalidRequest(f"The model '{route.model}' does not support {what}.",
+                                 param="model")
+
+        async def attempt(target: Route, deployment: Deployment) -> T:
+            provider = deployment.provider
+            if not isinstance(provider, capability):
+                raise InvalidRequest(f"The model '{target.model}' does not support {what}.",
+                                     param="model")
+            return await call(provider, deployment.upstream_model(target.model))
+
+        admission = None if self._quotas is None else Admission(_no_tokens)
+        try:
+            result, _, _ = await self._run(route, attempt, admission, usable=usable)
+        finally:
+            await self._settle(admission, None)
+        return result
+
+
+async def _no_tokens() -> int:
+    return 0
+
 
 def _embeds(route: Route) -> bool:
     return all(isinstance(d.provider, EmbeddingProvider) for d in route.deployments)
+
+
+def _has(capability: type) -> Callable[[Route], bool]:
+    def usable(route: Route) -> bool:
+        return all(isinstance(d.provider, capability) for d in route.deployments)
+    return usable
