@@ -15,6 +15,8 @@ The model id picks a behaviour:
 - anything else: echo the last user text ("echo: ..."), cut by max_tokens (words) and
   stop_sequences; a forced tool (tool_choice ``tool`` or ``any``) is called instead;
 - ``tool-call``: a text block, then a call to the first tool with {"city": "Paris"};
+- ``chatty-tool``: like echo, but a text block comes before any tool call, forced or not
+  (as Claude answers do at times);
 - ``thinking``: a thinking block before the echo;
 - ``cache-hit``: usage with cache_read_input_tokens 3 and cache_creation_input_tokens 2;
 - ``error-NNN``: an Anthropic error body with HTTP status NNN (429 adds ``Retry-After: 7``);
@@ -133,8 +135,8 @@ def answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]
     choice = body.get("tool_choice") or {}
     if tools and (model == "tool-call" or choice.get("type") in ("tool", "any")):
         name = choice.get("name") or tools[0]["name"]
-        blocks = [] if choice.get("type") in ("tool", "any") else [
-            {"type": "text", "text": "Let me check."}]
+        forced = choice.get("type") in ("tool", "any") and model != "chatty-tool"
+        blocks = [] if forced else [{"type": "text", "text": "Let me check."}]
         blocks.append({"type": "tool_use", "id": "toolu_01FakeCall", "name": name,
                        "input": TOOL_ARGUMENTS})
         return blocks, "tool_use", None
