@@ -90,19 +90,17 @@ class GatewayMiddleware:
     def _body(self, scope: Scope, receive: Receive) -> tuple[Receive, GatewayError | None]:
         """The ``receive`` the app reads its body through, or the error that refuses the
         request up front (413 by Content-Length, 415 for a coding the gateway cannot decode)."""
-        coding = _header(scope, b"content-encoding")
-        if coding is None:
-            return self._counting(receive), self._check_length(scope)
-        try:
-            known = coding_of(coding)
-        except GatewayError as error:
-            return receive, error
-        if known is None:  # identity
-            return self._counting(receive), self._check_length(scope)
-        return decoding_receive(scope, receive, known, self.max_body_bytes), None
+        length, coding = _body_headers(scope)
+        if coding is not None:
+            try:
+                known = coding_of(coding.decode("latin-1"))
+            except GatewayError as error:
+                return receive, error
+            if known is not None:  # not identity: decoded, and the decoded bytes counted
+                return decoding_receive(scope, receive, known, self.max_body_bytes), None
+        return self._counting(receive), self._check_length(length)
 
-    def _check_length(self, scope: Scope) -> GatewayError | None:
-        length = _header(scope, b"content-length")
+    def _check_length(self, length: bytes | None) -> GatewayError | None:
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return _too_large(self.max_body_bytes)
         return None
@@ -125,6 +123,17 @@ class GatewayMiddleware:
 def _too_large(limit: int) -> RequestTooLarge:
     return RequestTooLarge(f"The request body is larger than the limit of {limit} bytes "
                            "(server.max_body_mb).")
+
+
+def _body_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """Content-Length and Content-Encoding, in one pass over the headers."""
+    length = coding = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value
+        elif key == b"content-encoding":
+            coding = value
+    return length, coding
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
