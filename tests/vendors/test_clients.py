@@ -14,9 +14,11 @@ from langchain_core.tools import tool
 from langchain_openai import ChatOpenAI
 from pydantic import BaseModel
 
-from tests.conftest import MASTER_KEY
+from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
+from tests.vendor_gateway import vendor_config
+from tests.vendors.conftest import Fake
 
 
 class Weather(BaseModel):
@@ -124,3 +126,29 @@ def test_gemini_fewer_candidates_than_n(client: openai.OpenAI) -> None:
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     both = client.chat.completions.create(model="gemini", messages=messages, n=2, stream=True)
     assert {c.choices[0].index for c in both if c.choices} == {0, 1}
+
+
+@pytest.mark.parametrize("vendor", ["gemini", "ollama"])
+def test_call_ids_equal_on_cache_replay(make_gateway: GatewayFactory, fakes: dict[str, Fake],
+                                        vendor: str) -> None:
+    """A fresh answer, its cache replay (whole and as a stream) and a fresh stream of the same
+    request (no-cache) name the call alike."""
+    config = vendor_config({name: fake.url for name, fake in fakes.items()})
+    url = make_gateway({**config, "cache": {"ttl_s": 60}})
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
+    body: Any = {"model": f"{vendor}/tool-call", "tools": TOOLS, "temperature": 0,
+                 "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    ids, caches = [], []
+    for stream, headers in ((False, {}), (False, {}), (True, {}),
+                            (True, {"cache-control": "no-cache"})):
+        raw = client.chat.completions.with_raw_response.create(
+            **body, stream=stream, extra_headers=headers)
+        caches.append(raw.headers["x-gateway-cache"])
+        answer = raw.parse()
+        if stream:
+            ids.append(next(c.choices[0].delta.tool_calls[0].id for c in answer  # type: ignore[union-attr, index]
+                            if c.choices and c.choices[0].delta.tool_calls))
+        else:
+            ids.append(answer.choices[0].message.tool_calls[0].id)  # type: ignore[union-attr, index]
+    assert caches == ["miss", "hit", "hit", "miss"]
+    assert len(set(ids)) == 1 and ids[0].startswith("call_")
