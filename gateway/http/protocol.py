@@ -47,10 +47,13 @@ if _HttpTools is not None:
             await super().send(message)
 
     class HttpToolsProtocol(_HttpTools):
-        def _start_asgi_task(self, cycle: _Cycle, app: Any) -> None:
-            if cycle.scope["http_version"] == "1.0":
+        def on_headers_complete(self) -> None:
+            previous = self.cycle
+            super().on_headers_complete()  # makes the request's cycle; its task runs later
+            cycle = self.cycle
+            if cycle is not previous and cycle is not None \
+                    and cycle.scope["http_version"] == "1.0":
                 cycle.__class__ = _CloseDelimitedCycle
-            super()._start_asgi_task(cycle, app)
 
     Protocol: type = HttpToolsProtocol
 else:  # pragma: no cover
