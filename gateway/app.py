@@ -23,6 +23,7 @@ from gateway.access.quotas import Quotas
 from gateway.access.usage import UsageLog
 from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
+from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
 from gateway.routes import chat, embeddings, health, keys, models, usage
@@ -63,6 +64,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     else:
         error = NotFound(f"Unknown request URL: {where}.")
     return await _gateway_error(request, error)
+
+
+def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
+    """The CORS piece, outermost, only when origins are configured (no cost otherwise)."""
+    return [Middleware(CORS, origins=origins)] if origins else []
 
 
 def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
@@ -107,7 +113,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     return Starlette(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes],
-        middleware=[Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
+        middleware=[*cors_middleware(config.server.cors_allow_origins),
+                    Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )

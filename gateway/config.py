@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from providers import PROVIDERS, config_classes
 from providers.base import DeploymentConfig, EmbeddingProvider
@@ -32,9 +40,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_ORIGIN = re.compile(r"https?://[^/\s:]+(:\d{1,5})?")
+
+
 class ServerConfig(_Section):
     max_body_mb: float = Field(default=32, gt=0)
     http_client: Literal["aiohttp", "httpx"] = "aiohttp"
+    # Browser origins allowed to call /v1/* (CORS): "*" or "https://app.example.com[:port]".
+    cors_allow_origins: tuple[str, ...] = ()
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, origins: tuple[str, ...]) -> tuple[str, ...]:
+        for origin in origins:
+            if origin != "*" and not _ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin: give '*' or "
+                                 "scheme://host[:port], without a path")
+        return origins
 
 
 class CacheConfig(_Section):

@@ -45,6 +45,9 @@ def reject_unsupported(request: ChatRequest, provider: str, fields: Iterable[str
     modalities = raw.get("modalities")
     if modalities not in (None, ["text"]):
         raise unsupported("modalities", provider, "Output other than text")
+    if raw.get("parallel_tool_calls") not in (None, True, False):
+        raise InvalidRequest("parallel_tool_calls must be true or false.",
+                             param="parallel_tool_calls")
     for name in fields:
         if raw.get(name) not in (None, _HARMLESS.get(name)):
             raise unsupported(name, provider, _WHAT.get(name))
@@ -233,8 +236,27 @@ def json_mode(request: ChatRequest) -> JSONMode | None:
     return JSONMode(name, schema, description if isinstance(description, str) else None)
 
 
-def derived_call_id(name: str, arguments: str, position: int) -> str:
-    """A tool call id for a vendor that gives none: the same call gets the same id, in a
-    stream and in a whole answer alike."""
-    digest = hashlib.sha256(f"{position}\0{name}\0{arguments}".encode()).hexdigest()
-    return f"call_{digest[:24]}"
+class CallIds:
+    """Tool call ids for a vendor that gives none (Gemini, Ollama), and whether an answer keeps
+    only its first call (``parallel_tool_calls: false``, which those vendors cannot be told).
+
+    An id is a digest of the request's messages, the choice, the call's position, name and
+    arguments: unique per answer (the same call in a later turn has a longer history, so a
+    replayed conversation never holds one id twice), yet the same for a stream, a whole answer
+    and a cache replay of one request. The messages are digested once, at the first call.
+    """
+
+    __slots__ = ("_messages", "_salt", "first_only")
+
+    def __init__(self, request: ChatRequest | None = None) -> None:
+        self._messages: Any = request.raw.get("messages") if request is not None else None
+        self._salt: bytes | None = None
+        self.first_only = request is not None and request.raw.get("parallel_tool_calls") is False
+
+    def make(self, name: str, arguments: str, position: int, choice: int = 0) -> str:
+        if self._salt is None:
+            self._salt = hashlib.sha256(
+                orjson.dumps(self._messages, option=orjson.OPT_SORT_KEYS)).digest()
+        digest = hashlib.sha256(self._salt + f"{choice}\0{position}\0{name}\0{arguments}"
+                                .encode()).hexdigest()
+        return f"call_{digest[:24]}"

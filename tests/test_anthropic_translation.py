@@ -194,7 +194,10 @@ def test_whole_answer() -> None:
 
 
 def test_json_tool_answer_is_the_content() -> None:
-    content = [{"type": "tool_use", "id": "toolu_9", "name": "city", "input": {"city": "Oslo"}}]
+    """Text blocks beside the forced JSON tool are dropped: the content must parse."""
+    content = [text("I will call city."),
+               {"type": "tool_use", "id": "toolu_9", "name": "city", "input": {"city": "Oslo"}},
+               text("Done.")]
     body = orjson.loads(from_vendor({**ANSWER, "content": content, "stop_reason": "tool_use"},
                                     "city").body)
     assert body["choices"][0]["message"] == {"role": "assistant", "content": '{"city":"Oslo"}'}
@@ -258,7 +261,7 @@ def test_stream_events_to_chunks() -> None:
 def test_stream_json_tool_becomes_content() -> None:
     chunks = run(AnthropicStream("claude-x", "get_weather"), TOOL_EVENTS)
     content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks[:-1])
-    assert content == 'Hi{"city": "Paris"}'
+    assert content == '{"city": "Paris"}'  # the text block "Hi" beside it is dropped
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
 
 

@@ -3,6 +3,8 @@ gateway in between), so that the gateway's tests run against Anthropic's real wi
 
 from __future__ import annotations
 
+from typing import Any
+
 import anthropic
 import pytest
 
@@ -115,3 +117,17 @@ def test_midstream_error_event_raises(client: anthropic.Anthropic) -> None:
             client.messages.stream(model="midstream-error", max_tokens=10,
                                    messages=MESSAGES) as stream:  # type: ignore[arg-type]
         stream.get_final_message()
+
+
+def test_chatty_tool_and_unique_tool_use_ids(client: anthropic.Anthropic) -> None:
+    forced = client.messages.create(model="chatty-tool", max_tokens=100, messages=MESSAGES,  # type: ignore[arg-type]
+                                    tools=TOOLS, tool_choice={"type": "tool",  # type: ignore[arg-type]
+                                                              "name": "get_weather"})
+    assert [b.type for b in forced.content] == ["text", "tool_use"]
+    turn: list[Any] = [{"role": "assistant", "content": [
+        {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1",
+                                      "content": "sunny"}]}]
+    with pytest.raises(anthropic.BadRequestError, match="ids must be unique"):
+        client.messages.create(model="echo", max_tokens=10, tools=TOOLS,  # type: ignore[arg-type]
+                               messages=[*MESSAGES, *turn, *turn])  # type: ignore[list-item]

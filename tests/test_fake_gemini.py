@@ -116,3 +116,15 @@ def test_midstream_error_raises(client: genai.Client) -> None:
     with pytest.raises(errors.APIError) as caught:
         list(client.models.generate_content_stream(model="midstream-error", contents="a b"))
     assert caught.value.code == 503
+
+
+def test_two_calls_and_one_candidate(client: genai.Client) -> None:
+    config = types.GenerateContentConfig(
+        tools=[types.Tool(function_declarations=[WEATHER])],
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True))
+    answer = client.models.generate_content(model="two-calls", contents="w", config=config)
+    assert [c.args for c in answer.function_calls or []] == [{"city": "Paris"}, {"city": "Rome"}]
+    fewer = client.models.generate_content(
+        model="one-candidate", contents="hi", config=types.GenerateContentConfig(
+            candidate_count=2))
+    assert len(fewer.candidates or []) == 1 and fewer.text == "echo: hi"

@@ -80,3 +80,9 @@ def test_errors_raise_the_sdk_exception(client: ollama.Client, status: int) -> N
 def test_midstream_error_raises(client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError, match="error was encountered"):
         list(client.chat(model="midstream-error", messages=MESSAGES, stream=True))
+
+
+def test_two_calls(client: ollama.Client) -> None:
+    answer = client.chat(model="two-calls", messages=MESSAGES, tools=TOOLS)
+    assert [c.function.arguments for c in answer.message.tool_calls or []] == [
+        {"city": "Paris"}, {"city": "Rome"}]

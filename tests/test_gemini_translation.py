@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from providers import openai_input as oi
 from providers.gemini.embeddings import from_vendor_embeddings, to_vendor_embeddings
 from providers.gemini.provider import GeminiStream, error_from, from_vendor, to_vendor
 from wire import errors
@@ -104,7 +105,7 @@ def test_contents(messages: list[dict[str, Any]], system: dict[str, Any] | None,
 
 
 @pytest.mark.parametrize(("body", "param"), [
-    ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+    ({"parallel_tool_calls": "no"}, "parallel_tool_calls"),
     ({"logprobs": True}, "logprobs"),
     ({"top_logprobs": 2}, "top_logprobs"),
     ({"modalities": ["text", "audio"]}, "modalities"),
@@ -195,7 +196,7 @@ def feed(stream: GeminiStream, *answers: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def test_stream_chunks() -> None:
-    stream = GeminiStream("gemini-x", 1)
+    stream = GeminiStream("gemini-x")
     chunks = feed(stream, {"candidates": [candidate({"text": "Hel"}, reason=None)]},
                   {"candidates": [candidate({"text": "hmm", "thought": True}, reason=None)]},
                   {"candidates": [candidate({"text": "lo"}, FUNCTION_CALL)],
@@ -215,19 +216,80 @@ def test_stream_chunks() -> None:
 
 
 def test_stream_with_several_candidates_is_done_when_all_are() -> None:
-    stream = GeminiStream("g", 2)
-    feed(stream, {"candidates": [candidate({"text": "a"})]})
-    assert not stream.done
+    stream = GeminiStream("g")
+    feed(stream, {"candidates": [candidate({"text": "a"}, reason=None)]})
     chunks = feed(stream, {"candidates": [candidate({"text": "b"}, index=1)]})
-    assert stream.done and [c["choices"][0]["index"] for c in chunks] == [1, 1]
+    assert not stream.done and [c["choices"][0]["index"] for c in chunks] == [1, 1]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    feed(stream, {"candidates": [candidate({"text": "c"})]})
+    assert stream.done
+
+
+def test_fewer_candidates_than_asked_agree() -> None:
+    """n=2 answered with one candidate: a whole answer has one choice, and a stream whose one
+    candidate finished is complete, not broken."""
+    request = ChatRequest.parse({"model": "g", "messages": [USER], "n": 2})
+    assert vendor(n=2)["generationConfig"] == {"candidateCount": 2}
+    whole = orjson.loads(from_vendor({"candidates": [candidate({"text": "a"})]}, "g",
+                                     oi.CallIds(request)).body)
+    assert [c["index"] for c in whole["choices"]] == [0]
+    stream = GeminiStream("g", oi.CallIds(request))
+    chunks = feed(stream, {"candidates": [candidate({"text": "a"})]})
+    assert stream.done and stream.end().usage_only
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, "stop"]
+
+
+def test_nothing_came_is_broken() -> None:
+    with pytest.raises(errors.UpstreamError, match="before it was done"):
+        GeminiStream("g").end()
+
+
+SECOND_CALL = {"functionCall": {"name": "get_weather", "args": {"city": "Rome"}}}
+
+
+@pytest.mark.parametrize(("parallel", "calls"), [(None, 2), (True, 2), (False, 1)])
+def test_parallel_tool_calls_false_keeps_the_first_call(parallel: bool | None,
+                                                        calls: int) -> None:
+    body: dict[str, Any] = {"model": "g", "messages": [USER], "tools": [TOOL]}
+    if parallel is not None:
+        body["parallel_tool_calls"] = parallel
+    request = ChatRequest.parse(body)
+    assert "parallel_tool_calls" not in orjson.dumps(to_vendor(request)).decode()
+    answer = {"candidates": [candidate(FUNCTION_CALL, SECOND_CALL)]}
+    whole = orjson.loads(from_vendor(answer, "g", oi.CallIds(request)).body)
+    got = whole["choices"][0]["message"]["tool_calls"]
+    assert [c["function"]["arguments"] for c in got] == [
+        '{"city":"Paris"}', '{"city":"Rome"}'][:calls]
+    stream = GeminiStream("g", oi.CallIds(request))
+    chunks = feed(stream, answer)
+    streamed = [t for c in chunks for t in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert [t["id"] for t in streamed] == [c["id"] for c in got]
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+
+
+def test_call_ids_differ_across_turns_and_agree_within_one_request() -> None:
+    """The same call in two turns gets two ids (an Anthropic fallback would refuse a history
+    with one id twice); one request's stream, whole answer and a repeat of it agree."""
+    answer = {"candidates": [candidate(FUNCTION_CALL, SECOND_CALL)]}
+    first = ChatRequest.parse({"model": "g", "messages": [USER], "tools": [TOOL]})
+    ids = [c["id"] for c in orjson.loads(from_vendor(answer, "g", oi.CallIds(first)).body)[
+        "choices"][0]["message"]["tool_calls"]]
+    assert len(set(ids)) == 2
+    again = orjson.loads(from_vendor(answer, "g", oi.CallIds(first)).body)
+    assert [c["id"] for c in again["choices"][0]["message"]["tool_calls"]] == ids
+    history = [USER, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, USER]
+    later = ChatRequest.parse({"model": "g", "messages": history, "tools": [TOOL]})
+    later_ids = [c["id"] for c in orjson.loads(from_vendor(answer, "g", oi.CallIds(later))
+                                               .body)["choices"][0]["message"]["tool_calls"]]
+    assert not set(later_ids) & set(ids)
 
 
 def test_stream_blocked_and_cut() -> None:
-    blocked = GeminiStream("g", 1)
+    blocked = GeminiStream("g")
     chunks = feed(blocked, {"promptFeedback": {"blockReason": "SAFETY"}})
     assert chunks[0]["choices"][0]["finish_reason"] == "content_filter" and blocked.done
-    cut = GeminiStream("g", 1)
+    cut = GeminiStream("g")
     feed(cut, {"candidates": [candidate({"text": "a"}, reason=None)]})
     with pytest.raises(errors.UpstreamError, match="before it was done"):
         cut.end()
@@ -242,7 +304,7 @@ def test_stream_blocked_and_cut() -> None:
 ])
 def test_stream_errors(data: bytes, error_class: type[errors.GatewayError]) -> None:
     with pytest.raises(error_class):
-        GeminiStream("g", 1).feed(data)
+        GeminiStream("g").feed(data)
 
 
 def floats(encoded: str) -> list[float]:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from providers import openai_input as oi
 from providers.ollama.provider import (
     OllamaConfig,
     OllamaStream,
@@ -84,7 +85,7 @@ def test_messages() -> None:
 
 @pytest.mark.parametrize(("body", "param"), [
     ({"n": 2}, "n"),
-    ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+    ({"parallel_tool_calls": "no"}, "parallel_tool_calls"),
     ({"tools": [TOOL], "tool_choice": "required"}, "tool_choice"),
     ({"tools": [TOOL], "tool_choice": {"type": "function", "function": {"name": "x"}}},
      "tool_choice"),
@@ -130,6 +131,43 @@ def test_whole_answer() -> None:
     assert message["content"] is None and all(i.startswith("call_") for i in ids)
     assert ids[0] != ids[1]  # same call twice: told apart by position
     assert message["tool_calls"][0]["function"]["arguments"] == '{"b":1,"a":2}'
+
+
+TWO_CALLS = {"role": "assistant", "content": "", "tool_calls": [
+    {"function": {"name": "get_weather", "arguments": {"city": "Paris"}}},
+    {"function": {"name": "get_weather", "arguments": {"city": "Rome"}}}]}
+
+
+@pytest.mark.parametrize(("parallel", "kept"), [(None, 2), (True, 2), (False, 1)])
+def test_parallel_tool_calls_false_keeps_the_first_call(parallel: bool | None,
+                                                        kept: int) -> None:
+    body: dict[str, Any] = {"model": "l", "messages": [USER], "tools": [TOOL]}
+    if parallel is not None:
+        body["parallel_tool_calls"] = parallel
+    request = ChatRequest.parse(body)
+    assert "parallel_tool_calls" not in to_vendor(request, "l", CONFIG, stream=False)
+    ids = oi.CallIds(request)
+    whole = orjson.loads(from_vendor(answer(message=TWO_CALLS), ids).body)
+    calls = whole["choices"][0]["message"]["tool_calls"]
+    assert len(calls) == kept and calls[0]["function"]["arguments"] == '{"city":"Paris"}'
+    stream = OllamaStream("l", oi.CallIds(request))
+    chunks = [orjson.loads(c.data) for c in stream.feed(orjson.dumps(answer(message=TWO_CALLS)))]
+    streamed = [t for c in chunks if c["choices"]
+                for t in c["choices"][0]["delta"].get("tool_calls", [])]
+    assert [t["id"] for t in streamed] == [c["id"] for c in calls]
+
+
+def test_call_ids_differ_across_turns() -> None:
+    first = ChatRequest.parse({"model": "l", "messages": [USER], "tools": [TOOL]})
+    later = ChatRequest.parse({"model": "l", "tools": [TOOL], "messages": [
+        USER, {"role": "assistant", "content": None, "tool_calls": [CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}, USER]})
+
+    def ids(request: ChatRequest) -> list[str]:
+        body = orjson.loads(from_vendor(answer(message=TWO_CALLS), oi.CallIds(request)).body)
+        return [c["id"] for c in body["choices"][0]["message"]["tool_calls"]]
+
+    assert ids(first) == ids(first) and not set(ids(first)) & set(ids(later))
 
 
 @pytest.mark.parametrize("body", [[], {"model": "x"}, {"error": "model crashed"}])

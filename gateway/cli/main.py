@@ -73,11 +73,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     import uvicorn
 
+    from gateway.http.protocol import PROTOCOL
+
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
     try:
         uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                    server_header=False)
+                    server_header=False, http=PROTOCOL)
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)

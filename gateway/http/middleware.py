@@ -3,7 +3,8 @@
 Pure ASGI (no BaseHTTPMiddleware) to stay cheap on the hot path. It
 - gives every response an ``x-request-id`` (the client's own when it sent one);
 - refuses bodies over ``server.max_body_mb`` with 413, by Content-Length up front and by
-  counting the bytes of chunked bodies as they are read;
+  counting the bytes of chunked bodies as they are read; a gzip or deflate body is decoded
+  as it is read and its decoded bytes are counted (``bodies.py``), another coding is a 415;
 - keeps ``gateway_in_flight_requests`` and counts every answered request with its duration;
 - turns an unexpected exception into a 500 ``internal_error`` body: the traceback goes to
   the log, never to the client.
@@ -19,6 +20,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.http.bodies import coding_of, decoding_receive
 from gateway.metrics import Metrics
 from wire.errors import GatewayError, InternalError, RequestTooLarge
 
@@ -63,11 +65,11 @@ class GatewayMiddleware:
 
         self.metrics.in_flight.inc()
         try:
-            too_large = self._check_length(scope)
-            if too_large is not None:
-                await _send_error(send_with_id, too_large)
+            body_receive, refused = self._body(scope, receive)
+            if refused is not None:
+                await _send_error(send_with_id, refused)
             else:
-                await self.app(scope, self._counting(receive), send_with_id)
+                await self.app(scope, body_receive, send_with_id)
         except Exception as exc:  # the last resort: answer, log, keep serving
             log.exception("unhandled error in %s %s (request %s)", scope["method"],
                           scope["path"], request_id)
@@ -85,8 +87,20 @@ class GatewayMiddleware:
         self.metrics.answered(state.get("model", ""), endpoint, str(status),
                               time.perf_counter() - started)
 
-    def _check_length(self, scope: Scope) -> GatewayError | None:
-        length = _header(scope, b"content-length")
+    def _body(self, scope: Scope, receive: Receive) -> tuple[Receive, GatewayError | None]:
+        """The ``receive`` the app reads its body through, or the error that refuses the
+        request up front (413 by Content-Length, 415 for a coding the gateway cannot decode)."""
+        length, coding = _body_headers(scope)
+        if coding is not None:
+            try:
+                known = coding_of(coding.decode("latin-1"))
+            except GatewayError as error:
+                return receive, error
+            if known is not None:  # not identity: decoded, and the decoded bytes counted
+                return decoding_receive(scope, receive, known, self.max_body_bytes), None
+        return self._counting(receive), self._check_length(length)
+
+    def _check_length(self, length: bytes | None) -> GatewayError | None:
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
             return _too_large(self.max_body_bytes)
         return None
@@ -109,6 +123,17 @@ class GatewayMiddleware:
 def _too_large(limit: int) -> RequestTooLarge:
     return RequestTooLarge(f"The request body is larger than the limit of {limit} bytes "
                            "(server.max_body_mb).")
+
+
+def _body_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """Content-Length and Content-Encoding, in one pass over the headers."""
+    length = coding = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = value
+        elif key == b"content-encoding":
+            coding = value
+    return length, coding
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

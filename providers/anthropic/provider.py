@@ -4,7 +4,8 @@ Pure translation: ``to_vendor`` (OpenAI request → Messages request, in
 ``anthropic_request.py``), ``from_vendor`` (a whole answer → ``chat.completion``),
 ``AnthropicStream`` (stream events → ``chat.completion.chunk``s) and ``error_from``; the
 provider class only moves bytes. With ``response_format`` the forced JSON tool's input is the
-answer's content.
+answer's content, alone: text blocks beside it are dropped (stream and whole answer alike), so
+the content always parses as JSON.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def from_vendor(body: Any, json_tool: str | None) -> ChatResult:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for block in answer.content:
-        if block.type == "text" and block.text:
+        if block.type == "text" and block.text and json_tool is None:
             texts.append(block.text)
         elif block.type == "tool_use" and block.name is not None:
             arguments = orjson.dumps(block.input or {}).decode()
@@ -149,7 +150,7 @@ class AnthropicStream:
 
     def _block_start(self, start: ContentBlockStart) -> list[StreamChunk]:
         block = start.content_block
-        if block.type == "text" and block.text:
+        if block.type == "text" and block.text and self._json_tool is None:
             return [self._chunks.content(block.text)]
         if block.type != "tool_use" or block.name is None:
             return []  # thinking blocks and the like are not part of the answer
@@ -161,7 +162,7 @@ class AnthropicStream:
 
     def _block_delta(self, event: ContentBlockDelta) -> list[StreamChunk]:
         delta = event.delta
-        if delta.type == "text_delta" and delta.text:
+        if delta.type == "text_delta" and delta.text and self._json_tool is None:
             return [self._chunks.content(delta.text)]
         if delta.type == "input_json_delta" and delta.partial_json:
             if event.index in self._json_blocks:

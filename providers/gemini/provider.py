@@ -3,9 +3,11 @@
 Pure translation: ``to_vendor`` (in ``gemini_request.py``), ``from_vendor``, ``GeminiStream``
 (``?alt=sse`` events → chunks), the embeddings (``gemini_embeddings.py``) and ``error_from``;
 the provider class only moves bytes. Gemini gives function calls no id (or only sometimes):
-the id is derived from the call itself (``call_<hash>``), so a stream and a whole answer
-agree; a call's thought signature (which Gemini 3 wants back) rides in the id after
-``__thought__``.
+the id is derived from the request and the call (``openai_input.CallIds``), so a stream and a
+whole answer agree; a call's thought signature (which Gemini 3 wants back) rides in the id
+after ``__thought__``. Gemini has no ``parallel_tool_calls`` switch: when a request turns it
+off, each candidate keeps only its first function call. With ``n`` > 1 Gemini may answer
+with fewer candidates; both paths then return the candidates that came.
 """
 
 from __future__ import annotations
@@ -61,9 +63,13 @@ def finish_reason(reason: str | None, called_tools: bool) -> str:
     return "tool_calls" if called_tools else "stop"
 
 
-def call_id(call: FunctionCall, signature: str | None, position: int) -> str:
-    arguments = orjson.dumps(call.args, option=orjson.OPT_SORT_KEYS).decode()
-    base = call.id or oi.derived_call_id(call.name, arguments, position)
+def call_id(ids: oi.CallIds, call: FunctionCall, signature: str | None, position: int,
+            choice: int) -> str:
+    if call.id:
+        base = call.id
+    else:
+        arguments = orjson.dumps(call.args, option=orjson.OPT_SORT_KEYS).decode()
+        base = ids.make(call.name, arguments, position, choice)
     return f"{base}{THOUGHT}{signature}" if signature else base
 
 
@@ -87,24 +93,30 @@ def _answer(parsed: Any) -> GenerateContentResponse:
         raise UpstreamError("The upstream's answer is not a Gemini response.") from exc
 
 
-def _candidate_output(candidate: Candidate) -> tuple[str, list[dict[str, Any]]]:
+def _candidate_output(candidate: Candidate, ids: oi.CallIds
+                      ) -> tuple[str, list[dict[str, Any]]]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     for part in candidate.content.parts if candidate.content else []:
         if part.functionCall is not None:
+            if calls and ids.first_only:
+                continue
             call = part.functionCall
-            calls.append(tool_call(call_id(call, part.thoughtSignature, len(calls)), call.name,
-                                   orjson.dumps(call.args).decode()))
+            calls.append(tool_call(
+                call_id(ids, call, part.thoughtSignature, len(calls), candidate.index),
+                call.name, orjson.dumps(call.args).decode()))
         elif part.text and not part.thought:
             texts.append(part.text)
     return "".join(texts), calls
 
 
-def from_vendor(parsed: Any, model: str) -> ChatResult:
+def from_vendor(parsed: Any, model: str, ids: oi.CallIds | None = None) -> ChatResult:
+    """A whole answer; ``ids`` (from the request) names the function calls."""
     answer = _answer(parsed)
+    ids = ids or oi.CallIds()
     choices: list[Choice] = []
     for candidate in answer.candidates:
-        text, calls = _candidate_output(candidate)
+        text, calls = _candidate_output(candidate, ids)
         choices.append(Choice(text if text or not calls else None,
                               finish_reason(candidate.finishReason, bool(calls)),
                               calls or None, candidate.index))
@@ -114,19 +126,22 @@ def from_vendor(parsed: Any, model: str) -> ChatResult:
 
 
 class GeminiStream:
-    """One stream's ``alt=sse`` events in, OpenAI chunks out (pure: no I/O). Done once every
-    candidate has a ``finishReason``; ``end()`` gives the usage chunk."""
+    """One stream's ``alt=sse`` events in, OpenAI chunks out (pure: no I/O). Complete when
+    every candidate that came has a ``finishReason`` (Gemini may send fewer than asked, as a
+    whole answer may hold fewer); ``end()`` gives the usage chunk."""
 
-    def __init__(self, model: str, candidates: int) -> None:
+    def __init__(self, model: str, ids: oi.CallIds | None = None) -> None:
         self._chunks = ChunkWriter(model)
-        self._expected = candidates
+        self._ids = ids or oi.CallIds()
         self._calls: dict[int, int] = {}  # candidate index → tool calls so far
+        self._seen: set[int] = set()
         self._finished: set[int] = set()
+        self._blocked = False
         self._usage: UsageMetadata | None = None
 
     @property
     def done(self) -> bool:
-        return len(self._finished) >= self._expected
+        return self._blocked or (bool(self._seen) and self._seen <= self._finished)
 
     def feed(self, data: bytes) -> list[StreamChunk]:
         try:
@@ -139,7 +154,7 @@ class GeminiStream:
             self._chunks.set_model(answer.modelVersion)
         out: list[StreamChunk] = []
         if not answer.candidates and answer.promptFeedback and answer.promptFeedback.blockReason:
-            self._finished.update(range(self._expected))
+            self._blocked = True
             return [self._chunks.finish("content_filter")]
         for candidate in answer.candidates:
             out.extend(self._candidate(candidate))
@@ -147,13 +162,16 @@ class GeminiStream:
 
     def _candidate(self, candidate: Candidate) -> list[StreamChunk]:
         index, out = candidate.index, []
+        self._seen.add(index)
         for part in candidate.content.parts if candidate.content else []:
             if part.functionCall is not None:
                 call, position = part.functionCall, self._calls.get(index, 0)
+                if position and self._ids.first_only:
+                    continue
                 self._calls[index] = position + 1
                 out.append(self._chunks.tool_call(
-                    position, call_id(call, part.thoughtSignature, position), call.name,
-                    orjson.dumps(call.args).decode(), index))
+                    position, call_id(self._ids, call, part.thoughtSignature, position, index),
+                    call.name, orjson.dumps(call.args).decode(), index))
             elif part.text and not part.thought:
                 out.append(self._chunks.content(part.text, index))
         if candidate.finishReason is not None and index not in self._finished:
@@ -198,12 +216,12 @@ class GeminiProvider:
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         content = orjson.dumps(to_vendor(request))
         return from_vendor(await self._http.post_json(self._url(model, "generateContent"),
-                                                      content), model)
+                                                      content), model, oi.CallIds(request))
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:
         content = orjson.dumps(to_vendor(request))
-        translator = GeminiStream(model, request.n or 1)
+        translator = GeminiStream(model, oi.CallIds(request))
         url = self._url(model, "streamGenerateContent?alt=sse")
         async with self._http.stream_events(url, content) as events:
             async for event in events:

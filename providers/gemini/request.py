@@ -31,7 +31,8 @@ THOUGHT = "__thought__"
 
 
 def to_vendor(request: ChatRequest) -> GenerateContentRequest:
-    oi.reject_unsupported(request, PROVIDER, ("parallel_tool_calls",))
+    # parallel_tool_calls false: Gemini has no such switch; the answer keeps its first call.
+    oi.reject_unsupported(request, PROVIDER)
     body: GenerateContentRequest = {"contents": _contents(request)}
     texts = [oi.text_of(m, f"messages[{i}].content") for i, m in enumerate(request.messages)
              if m.role in ("system", "developer")]

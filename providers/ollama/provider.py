@@ -3,9 +3,11 @@ embeddings.
 
 Pure translation: ``to_vendor``, ``from_vendor``, ``OllamaStream`` (JSON lines → chunks),
 ``from_vendor_embeddings`` and ``error_from``; the provider class only moves bytes. Ollama
-gives tool calls no id: the id is derived from the call (``call_<hash>``), so a stream and a
-whole answer agree. Ollama takes images inline only: an http(s) image URL is a 400 (the
-gateway does not fetch URLs a client names).
+gives tool calls no id: the id is derived from the request and the call
+(``openai_input.CallIds``), so a stream and a whole answer agree. Ollama has no
+``parallel_tool_calls`` switch: when a request turns it off, the answer keeps its first call.
+Ollama takes images inline only: an http(s) image URL is a 400 (the gateway does not fetch
+URLs a client names).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def finish_reason(done_reason: str | None, called_tools: bool) -> str:
 
 def to_vendor(request: ChatRequest, model: str, config: OllamaConfig, *,
               stream: bool) -> ChatRequestBody:
-    oi.reject_unsupported(request, PROVIDER, ("n", "parallel_tool_calls"))
+    oi.reject_unsupported(request, PROVIDER, ("n",))
     body: ChatRequestBody = {"model": model, "messages": _messages(request), "stream": stream}
     choice = oi.tool_choice(request)
     if choice in ("required",) or (choice or "").startswith("function:"):
@@ -132,9 +134,9 @@ def _user_message(message: Any, where: str) -> ChatMessage:
     return out
 
 
-def _call(call: ToolCall, position: int) -> dict[str, Any]:
+def _call(call: ToolCall, position: int, ids: oi.CallIds) -> dict[str, Any]:
     arguments = call.function.arguments
-    call_id = call.id or oi.derived_call_id(
+    call_id = call.id or ids.make(
         call.function.name, orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS).decode(),
         position)
     return tool_call(call_id, call.function.name, orjson.dumps(arguments).decode())
@@ -153,9 +155,13 @@ def _answer(line: Any) -> ChatResponse:
         raise UpstreamError("The upstream's answer is not an Ollama chat response.") from exc
 
 
-def from_vendor(parsed: Any) -> ChatResult:
+def from_vendor(parsed: Any, ids: oi.CallIds | None = None) -> ChatResult:
+    """A whole answer; ``ids`` (from the request) names the tool calls."""
     answer = _answer(parsed)
-    calls = [_call(call, i) for i, call in enumerate(answer.message.tool_calls or [])]
+    ids = ids or oi.CallIds()
+    wire_calls = answer.message.tool_calls or []
+    calls = [_call(call, i, ids) for i, call in enumerate(wire_calls[:1] if ids.first_only
+                                                          else wire_calls)]
     choice = Choice(answer.message.content if answer.message.content or not calls else None,
                     finish_reason(answer.done_reason, bool(calls)), calls or None)
     return completion(answer.model, [choice], counts(answer))
@@ -165,8 +171,9 @@ class OllamaStream:
     """One stream's JSON lines in, OpenAI chunks out (pure: no I/O). Done at ``done: true``,
     which also gives the usage chunk."""
 
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, ids: oi.CallIds | None = None) -> None:
         self._chunks = ChunkWriter(model)
+        self._ids = ids or oi.CallIds()
         self._calls = 0
         self.done = False
 
@@ -179,7 +186,9 @@ class OllamaStream:
         if answer.message.content:
             out.append(self._chunks.content(answer.message.content))
         for call in answer.message.tool_calls or []:
-            wire = _call(call, self._calls)
+            if self._calls and self._ids.first_only:
+                break
+            wire = _call(call, self._calls, self._ids)
             out.append(self._chunks.tool_call(self._calls, wire["id"], wire["function"]["name"],
                                               wire["function"]["arguments"]))
             self._calls += 1
@@ -230,12 +239,13 @@ class OllamaProvider:
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         content = orjson.dumps(to_vendor(request, model, self._config, stream=False))
-        return from_vendor(await self._http.post_json(self._chat_url, content))
+        return from_vendor(await self._http.post_json(self._chat_url, content),
+                           oi.CallIds(request))
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:
         content = orjson.dumps(to_vendor(request, model, self._config, stream=True))
-        translator = OllamaStream(model)
+        translator = OllamaStream(model, oi.CallIds(request))
         async with self._http.stream_lines(self._chat_url, content) as lines:
             async for line in lines:
                 if not translator.done:

@@ -9,12 +9,14 @@ It enforces what the real API enforces and the gateway must get right: a key
 ``anthropic-version``, ``max_tokens`` present, roles alternating user/assistant, no system
 role in ``messages``, temperature in 0..1 (and no temperature, top_p or top_k at all under
 version 2026-10-21, which removed them), every tool_result answering a tool_use of the turn
-before.
+before, no tool_use id twice in one conversation.
 
 The model id picks a behaviour:
 - anything else: echo the last user text ("echo: ..."), cut by max_tokens (words) and
   stop_sequences; a forced tool (tool_choice ``tool`` or ``any``) is called instead;
 - ``tool-call``: a text block, then a call to the first tool with {"city": "Paris"};
+- ``chatty-tool``: like echo, but a text block comes before any tool call, forced or not
+  (as Claude answers do at times);
 - ``thinking``: a thinking block before the echo;
 - ``cache-hit``: usage with cache_read_input_tokens 3 and cache_creation_input_tokens 2;
 - ``error-NNN``: an Anthropic error body with HTTP status NNN (429 adds ``Retry-After: 7``);
@@ -100,7 +102,7 @@ def invalid(body: dict[str, Any], version: str) -> str | None:
     temperature = body.get("temperature")
     if temperature is not None and not 0 <= temperature <= 1:
         return "temperature: range: 0..1"
-    previous_role, tool_uses = None, set()
+    previous_role, tool_uses, every_tool_use = None, set(), set()
     for i, message in enumerate(body.get("messages") or []):
         role = message.get("role")
         if role not in ("user", "assistant"):
@@ -112,7 +114,11 @@ def invalid(body: dict[str, Any], version: str) -> str | None:
         for block in blocks:
             if block.get("type") == "tool_result" and block.get("tool_use_id") not in tool_uses:
                 return f"messages.{i}: unexpected tool_use_id found in tool_result blocks"
-        tool_uses = {b.get("id") for b in blocks if b.get("type") == "tool_use"}
+        ids = [b.get("id") for b in blocks if b.get("type") == "tool_use"]
+        tool_uses = set(ids)
+        if len(tool_uses) < len(ids) or tool_uses & every_tool_use:
+            return f"messages.{i}: `tool_use` ids must be unique"
+        every_tool_use |= tool_uses
         previous_role = role
     return None
 
@@ -133,8 +139,8 @@ def answer(body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, str | None]
     choice = body.get("tool_choice") or {}
     if tools and (model == "tool-call" or choice.get("type") in ("tool", "any")):
         name = choice.get("name") or tools[0]["name"]
-        blocks = [] if choice.get("type") in ("tool", "any") else [
-            {"type": "text", "text": "Let me check."}]
+        forced = choice.get("type") in ("tool", "any") and model != "chatty-tool"
+        blocks = [] if forced else [{"type": "text", "text": "Let me check."}]
         blocks.append({"type": "tool_use", "id": "toolu_01FakeCall", "name": name,
                        "input": TOOL_ARGUMENTS})
         return blocks, "tool_use", None

@@ -13,6 +13,9 @@ The model id picks a behaviour:
   stopSequences; JSON mode answers {"city": "Paris"}; a function calling mode ``ANY`` calls
   the first allowed function; ``candidateCount`` candidates;
 - ``tool-call``: a call to the first function with {"city": "Paris"} and a thought signature;
+- ``two-calls``: two calls to the first function, {"city": "Paris"} then {"city": "Rome"};
+- ``one-candidate``: like echo, but one candidate whatever ``candidateCount`` asks (as
+  Gemini may answer with fewer);
 - ``think``: a thought part first, thoughtsTokenCount 5 and cachedContentTokenCount 2;
 - ``safety``: finishReason SAFETY; ``blocked``: promptFeedback.blockReason, no candidates;
 - ``error-NNN``: a google.rpc.Status body with HTTP status NNN (429 with a RetryInfo of 7s);
@@ -117,10 +120,12 @@ def candidates(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     config = body.get("generationConfig") or {}
     calling = ((body.get("toolConfig") or {}).get("functionCallingConfig") or {})
     functions = [f for tool in body.get("tools") or [] for f in tool["functionDeclarations"]]
-    if functions and (model == "tool-call" or calling.get("mode") == "ANY"):
+    if functions and (model in ("tool-call", "two-calls") or calling.get("mode") == "ANY"):
         name = (calling.get("allowedFunctionNames") or [functions[0]["name"]])[0]
         parts: list[dict[str, Any]] = [{"functionCall": {"name": name, "args": TOOL_ARGUMENTS},
                                         "thoughtSignature": SIGNATURE}]
+        if model == "two-calls":
+            parts.append({"functionCall": {"name": name, "args": {"city": "Rome"}}})
         reason = "STOP"
     elif config.get("responseMimeType") == "application/json":
         parts, reason = [{"text": json.dumps(TOOL_ARGUMENTS)}], "STOP"
@@ -131,8 +136,9 @@ def candidates(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
         reason = "SAFETY" if model == "safety" else "MAX_TOKENS" if cut and not stop else "STOP"
     if model == "think":
         parts.insert(0, {"text": "Thinking it over.", "thought": True})
+    count = 1 if model == "one-candidate" else int(config.get("candidateCount") or 1)
     return [{"content": {"parts": parts, "role": "model"}, "finishReason": reason, "index": i}
-            for i in range(int(config.get("candidateCount") or 1))]
+            for i in range(count)]
 
 
 def usage(model: str, body: dict[str, Any], output: list[dict[str, Any]]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ The model id picks a behaviour:
 - anything else: echo the last user text ("echo: ..."), cut by options.num_predict
   (words) and options.stop; ``format`` answers {"city": "Paris"};
 - ``tool-call``: a call to the first tool with {"city": "Paris"};
+- ``two-calls``: two calls to the first tool, {"city": "Paris"} then {"city": "Rome"};
 - ``error-NNN``: an Ollama error body with HTTP status NNN;
 - ``garbage``: a 200 whose body is not JSON;
 - ``midstream-error``: one line, then an ``{"error": ...}`` line;
@@ -109,9 +110,12 @@ def invalid(body: dict[str, Any]) -> str | None:
 def answer(body: dict[str, Any]) -> tuple[dict[str, Any], str]:
     tools = body.get("tools") or []
     options = body.get("options") or {}
-    if tools and body["model"] == "tool-call":
-        call = {"function": {"name": tools[0]["function"]["name"], "arguments": TOOL_ARGUMENTS}}
-        return {"role": "assistant", "content": "", "tool_calls": [call]}, "stop"
+    if tools and body["model"] in ("tool-call", "two-calls"):
+        name = tools[0]["function"]["name"]
+        calls = [{"function": {"name": name, "arguments": TOOL_ARGUMENTS}}]
+        if body["model"] == "two-calls":
+            calls.append({"function": {"name": name, "arguments": {"city": "Rome"}}})
+        return {"role": "assistant", "content": "", "tool_calls": calls}, "stop"
     if body.get("format"):
         return {"role": "assistant", "content": json.dumps(TOOL_ARGUMENTS)}, "stop"
     text = ""

@@ -138,7 +138,7 @@ def test_parameters_reach_the_vendor(client: openai.OpenAI, fakes: dict[str, Fak
     ("anthropic", {"temperature": 1.5}, "temperature"),
     ("anthropic", {"frequency_penalty": 1}, "frequency_penalty"),
     ("gemini", {"logprobs": True}, "logprobs"),
-    ("gemini", {"parallel_tool_calls": False, "tools": TOOLS}, "parallel_tool_calls"),
+    ("gemini", {"parallel_tool_calls": "no", "tools": TOOLS}, "parallel_tool_calls"),
     ("ollama", {"n": 2}, "n"), ("ollama", {"tool_choice": "required", "tools": TOOLS},
                                 "tool_choice"),
 ])
