@@ -59,7 +59,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     where = f"{request.method} {request.url.path}"
     error: GatewayError
     if exc.status_code == 405:
-        error = MethodNotAllowed(f"Method not allowed: {where}.")
+        # HTTP requires a 405 to say what is allowed: Starlette's route put it in `Allow`.
+        error = MethodNotAllowed(f"Method not allowed: {where}.", headers=exc.headers)
     else:
         error = NotFound(f"Unknown request URL: {where}.")
     return await _gateway_error(request, error)
