@@ -90,8 +90,11 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
-        log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
-                 store.backend, auth)
+        count = len(config.deployments)
+        log.info("gateway ready: %d deployment%s, store=%s, auth=%s", count,
+                 "" if count == 1 else "s", store.backend, auth)
+        for warning in config.warnings():
+            log.warning("%s", warning)
         try:
             await key_store.start()
             await router.start()

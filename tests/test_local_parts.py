@@ -146,7 +146,8 @@ def test_missing_runtime_is_a_config_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError) as caught:
         validate({"models": [{"name": "m", "provider": "llama-cpp", "path": str(gguf)}]})
-    assert "pip install 'ai-gateway[local]'" in str(caught.value)
+    assert "pip install -e '.[local]' (in the gateway's checkout)" in str(caught.value)
+    assert "ai-gateway" not in str(caught.value)  # someone else's package on PyPI
     assert "models[0]" in str(caught.value) and "\n" not in str(caught.value)
 
 

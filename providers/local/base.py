@@ -28,7 +28,10 @@ from wire.openai import ChatRequest, Usage
 # Sampling defaults when a request gives none: llama-cpp-python's own OpenAI server's.
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
-INSTALL_HINT = "pip install 'ai-gateway[local]'"
+# The project is installed from a checkout; it is not on PyPI (an unrelated "ai-gateway" is).
+INSTALL_LOCAL = "pip install -e '.[local]'"
+FROM_CHECKOUT = "(in the gateway's checkout)"
+INSTALL_HINT = f"{INSTALL_LOCAL} {FROM_CHECKOUT}"
 
 
 class LocalConfig(DeploymentConfig):

