@@ -44,6 +44,16 @@ class LocalConfig(DeploymentConfig):
     max_queue: int = Field(default=16, ge=0)  # requests that may wait for the model; more: 429
     queue_timeout_s: float = Field(default=120.0, gt=0)  # longest wait for the model; then 429
 
+    @field_validator("path", mode="before")
+    @classmethod
+    def _embedded(cls, value: Any) -> Any:
+        """``embedded:smollm2``: the GGUF file an installed package ships (local/embedded.py)."""
+        if isinstance(value, str) and value.startswith("embedded:"):
+            from providers.local import embedded  # (embedded.py imports this module)
+
+            return embedded.resolve(value)
+        return value
+
     @field_validator("path")
     @classmethod
     def _path_exists(cls, path: Path) -> Path:
