@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from gateway import config as config_module
 from gateway.access.auth import Authenticator
@@ -59,11 +60,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     where = f"{request.method} {request.url.path}"
     error: GatewayError
     if exc.status_code == 405:
-        # HTTP requires a 405 to say what is allowed: Starlette's route put it in `Allow`.
-        error = MethodNotAllowed(f"Method not allowed: {where}.", headers=exc.headers)
+        error = MethodNotAllowed(f"Method not allowed: {where}.",
+                                 headers={"Allow": _allowed(request)})
     else:
         error = NotFound(f"Unknown request URL: {where}.")
     return await _gateway_error(request, error)
+
+
+def _allowed(request: Request) -> str:
+    """A 405's ``Allow`` (HTTP requires it): the methods of every route on the path (one path
+    may have a route per method, as /v1/keys has)."""
+    methods = {method for route in request.app.routes
+               if route.matches(request.scope)[0] is not Match.NONE
+               for method in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
