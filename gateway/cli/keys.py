@@ -18,7 +18,9 @@ import httpx
 
 def add_parser(sub: Any) -> None:
     keys = sub.add_parser("keys", help="manage virtual keys on a running gateway")
-    keys.add_argument("--url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"))
+    keys.add_argument("--url", default=os.environ.get("GATEWAY_URL", "http://127.0.0.1:8000"),
+                      help="the running gateway's base URL (default: %(default)s; "
+                           "$GATEWAY_URL sets it)")
     actions = keys.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="make a key; prints it once")
     create.add_argument("--name")

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from gateway import __version__
 from gateway.cli import keys as keys_cli
 from gateway.config import ConfigError, GatewayConfig, find, load_or_embedded
 
@@ -40,6 +41,10 @@ def model_table(config: GatewayConfig) -> str:
                                 row[3]]).rstrip() for row in rows)
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _load_or_exit(path: Path | None) -> GatewayConfig:
     try:
         return load_or_embedded(path)
@@ -51,7 +56,9 @@ def _load_or_exit(path: Path | None) -> GatewayConfig:
 def cmd_check(args: argparse.Namespace) -> int:
     config = _load_or_exit(config_path(args.config))
     print(model_table(config))
-    print(f"ok: {len(config.deployments)} deployments")
+    for warning in config.warnings():
+        print(f"gateway: warning: {warning}", file=sys.stderr)
+    print(f"ok: {plural(len(config.deployments), 'deployment')}")
     return 0
 
 
@@ -92,22 +99,33 @@ def cmd_convert_onnx(args: argparse.Namespace) -> int:
     return convert(args.gguf, args.out, args.precision, args.keep_hf)
 
 
+CONFIG_HELP = ("the models.yaml to use (default: $GATEWAY_CONFIG, else ./models.yaml; with "
+               "neither, the embedded SmolLM2 model)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="An OpenAI-compatible gateway.")
+    parser.add_argument("--version", action="version", version=f"gateway {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server")
-    serve.add_argument("--config", help="models.yaml (default: $GATEWAY_CONFIG or ./models.yaml)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default: %(default)s); a non-loopback "
+                            "address needs GATEWAY_MASTER_KEY or --insecure")
+    serve.add_argument("--port", type=int, default=8000,
+                       help="the port to listen on (default: %(default)s)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="server processes (default: %(default)s); with several, keep "
+                            "shared state in Redis (REDIS_URL)")
     serve.add_argument("--insecure", action="store_true",
                        help="allow a non-loopback host with auth off")
     serve.add_argument("--log-level", default="info",
-                       choices=["critical", "error", "warning", "info", "debug"])
+                       choices=["critical", "error", "warning", "info", "debug"],
+                       help="how much the server logs (default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="validate the config and print the model table")
-    check.add_argument("--config")
+    check.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     check.set_defaults(func=cmd_check)
     convert = sub.add_parser("convert-onnx", help="turn a GGUF model into an onnxruntime-genai "
                              "model folder (provider onnx)")

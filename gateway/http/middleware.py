@@ -1,7 +1,8 @@
 """The one ASGI middleware every request passes: request id, body limit, metrics, last resort.
 
 Pure ASGI (no BaseHTTPMiddleware) to stay cheap on the hot path. It
-- gives every response an ``x-request-id`` (the client's own when it sent one);
+- gives every response an ``x-request-id``: the client's own when it is 1-128 characters of
+  ``[A-Za-z0-9._:-]``, else a new one (no client can bloat log lines or headers);
 - refuses bodies over ``server.max_body_mb`` with 413, by Content-Length up front and by
   counting the bytes of chunked bodies as they are read; a gzip or deflate body is decoded
   as it is read and its decoded bytes are counted (``bodies.py``), another coding is a 415;
@@ -15,9 +16,11 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import re
 import time
 from typing import Any
 
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http.bodies import coding_of, decoding_receive
@@ -34,8 +37,18 @@ _ID_PREFIX = os.urandom(10).hex()
 _ID_COUNTER = itertools.count()
 
 
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
 def new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER) & 0xFFFFFFFFFFFF:012x}"
+
+
+def choose_request_id(client_id: str | None) -> str:
+    """The client's ``x-request-id`` when it is a sane one, else a new id."""
+    if client_id is not None and _CLIENT_ID.fullmatch(client_id):
+        return client_id
+    return new_request_id()
 
 
 class GatewayMiddleware:
@@ -49,7 +62,7 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _header(scope, b"x-request-id") or new_request_id()
+        request_id = choose_request_id(_header(scope, b"x-request-id"))
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"], state["started"] = request_id, started
         id_header = (b"x-request-id", request_id.encode("latin-1"))
@@ -67,6 +80,7 @@ class GatewayMiddleware:
         try:
             body_receive, refused = self._body(scope, receive)
             if refused is not None:
+                _match_route(scope)  # counted under the route's path, as a chunked body is
                 await _send_error(send_with_id, refused)
             else:
                 await self.app(scope, body_receive, send_with_id)
@@ -118,6 +132,16 @@ class GatewayMiddleware:
             return message
 
         return counting_receive
+
+
+def _match_route(scope: Scope) -> None:
+    """Put the route the request's path matches in ``scope`` (the router does this for the
+    requests that reach it), so that a request refused before routing is counted under it."""
+    for route in getattr(scope.get("app"), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            scope["route"] = route
+            return
 
 
 def _too_large(limit: int) -> RequestTooLarge:

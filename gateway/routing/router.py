@@ -179,7 +179,8 @@ class Router:
                  judged: bool = True) -> Iterator[None]:
         """One call to ``deployment``, counted in flight; its outcome goes to the breaker, an
         upstream failure to the metrics (under ``asked``, the name the client sent) and the
-        log. ``judged=False``: the rest of a stream whose opening was already judged a
+        log (a client error raised before any upstream call is only logged as the client's).
+        ``judged=False``: the rest of a stream whose opening was already judged a
         success (a later failure still counts)."""
         deployment.in_flight += 1
         try:
@@ -203,6 +204,10 @@ class Router:
     def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError,
                        asked: str) -> None:
         provider = deployment.config.provider
+        if error.is_client_error:  # refused before any upstream call: the client's error
+            log.info("model %s (%s, %s) refused the request: %d %s: %s", route.model, provider,
+                     deployment.where, error.status, error.code, error.message)
+            return
         self._metrics.upstream_errors.labels(asked, provider, error.code or "error").inc()
         via = "" if asked == route.model else f" (for {asked})"
         log.warning("model %s%s (%s, %s) failed: %d %s: %s", route.model, via, provider,

@@ -28,7 +28,10 @@ from wire.openai import ChatRequest, Usage
 # Sampling defaults when a request gives none: llama-cpp-python's own OpenAI server's.
 DEFAULT_TEMPERATURE = 0.8
 DEFAULT_TOP_P = 0.95
-INSTALL_HINT = "pip install 'ai-gateway[local]'"
+# The project is installed from a checkout; it is not on PyPI (an unrelated "ai-gateway" is).
+INSTALL_LOCAL = "pip install -e '.[local]'"
+FROM_CHECKOUT = "(in the gateway's checkout)"
+INSTALL_HINT = f"{INSTALL_LOCAL} {FROM_CHECKOUT}"
 
 
 class LocalConfig(DeploymentConfig):
@@ -40,6 +43,16 @@ class LocalConfig(DeploymentConfig):
     preload: bool = False  # load at start rather than on the first request
     max_queue: int = Field(default=16, ge=0)  # requests that may wait for the model; more: 429
     queue_timeout_s: float = Field(default=120.0, gt=0)  # longest wait for the model; then 429
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _embedded(cls, value: Any) -> Any:
+        """``embedded:smollm2``: the GGUF file an installed package ships (local/embedded.py)."""
+        if isinstance(value, str) and value.startswith("embedded:"):
+            from providers.local import embedded  # (embedded.py imports this module)
+
+            return embedded.resolve(value)
+        return value
 
     @field_validator("path")
     @classmethod

