@@ -342,22 +342,11 @@ class Router:
         return wants_usage or not chunk.usage_only
 
     async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
-        if not _embeds(route):
-            raise InvalidRequest(f"The model '{route.model}' does not support embeddings.",
-                                 param="model")
+        async def embed(provider: EmbeddingProvider, model: str) -> ChatResult:
+            return await provider.embed(request, model)
 
-        async def call(target: Route, deployment: Deployment) -> ChatResult:
-            provider = deployment.provider
-            if not isinstance(provider, EmbeddingProvider):
-                raise InvalidRequest(f"The model '{target.model}' does not support embeddings.",
-                                     param="model")
-            return await provider.embed(request, deployment.upstream_model(target.model))
-
-        admission = self._admission(route, request)
-        try:
-            result, _, _ = await self._run(route, call, admission, usable=_embeds)
-        finally:
-            await self._settle(admission, None)  # (the estimate was the usage)
+        result = await self._capability_call(route, EmbeddingProvider, embed, "embeddings",
+                                              self._admission(route, request))
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result
@@ -369,6 +358,12 @@ class Router:
         ``capability`` (a runtime-checkable Protocol), with the retries, fallbacks (only those
         that have it too), breakers and deployment rpm that chat has. ``what`` names the
         capability in the 400 for a model without it ("does not support {what}")."""
+        admission = None if self._quotas is None else Admission(_no_tokens)
+        return await self._capability_call(route, capability, call, what, admission)
+
+    async def _capability_call(self, route: Route, capability: type[P],
+                               call: Callable[[P, str], Awaitable[T]], what: str,
+                               admission: Admission | None) -> T:
         usable = _has(capability)
         if not usable(route):
             raise InvalidRequest(f"The model '{route.model}' does not support {what}.",
@@ -381,20 +376,15 @@ class Router:
                                      param="model")
             return await call(provider, deployment.upstream_model(target.model))
 
-        admission = None if self._quotas is None else Admission(_no_tokens)
         try:
             result, _, _ = await self._run(route, attempt, admission, usable=usable)
         finally:
-            await self._settle(admission, None)
+            await self._settle(admission, None)  # (for embeddings the estimate was the usage)
         return result
 
 
 async def _no_tokens() -> int:
     return 0
-
-
-def _embeds(route: Route) -> bool:
-    return all(isinstance(d.provider, EmbeddingProvider) for d in route.deployments)
 
 
 def _has(capability: type) -> Callable[[Route], bool]:
