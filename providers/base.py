@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from providers.http import HTTPClient, Timeout
+from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
 
 
@@ -102,6 +103,18 @@ class EmbeddingProvider(Protocol):
     """An optional capability: ``/v1/embeddings``."""
 
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult: ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """An optional capability: ``/v1/images/generations`` and ``/v1/images/edits``. The
+    answer is OpenAI's images JSON (``{"created", "data": [...]}``); its usage, when the
+    backend gave one, counts input tokens as prompt and output tokens as completion."""
+
+    async def generate_image(self, request: ImageGenerationRequest, model: str
+                             ) -> ChatResult: ...
+
+    async def edit_image(self, request: ImageEditRequest, model: str) -> ChatResult: ...
 
 
 @runtime_checkable
