@@ -1,0 +1,185 @@
+"""/v1/images/generations and /v1/images/edits end to end: the official openai SDK through the
+gateway to the fake OpenAI upstream (passed through) and the fake Gemini upstream
+(translated), with keys, errors, usage and fallbacks."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+import urllib.request
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.conftest import MASTER_KEY, GatewayFactory
+from tests.fakes.anthropic_server import FakeAnthropic
+from tests.fakes.gemini_server import FakeGemini
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.png import colour_of, png, png_colour, png_size
+
+ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
+
+
+def images_config(openai_url: str, gemini_url: str, anthropic_url: str) -> dict[str, Any]:
+    remote: dict[str, Any] = {"api_base": openai_url, "api_key": "sk-upstream"}
+    gemini: dict[str, Any] = {"provider": "gemini", "api_base": gemini_url,
+                              "api_key": "gm-upstream"}
+    return {"models": [
+        {"name": "gpt-image", "provider": "openai", "model": "gpt-image-1", **remote},
+        {"name": "dalle", "provider": "openai-compatible", "model": "dall-e-2", **remote},
+        {"name": "fake/*", "provider": "openai-compatible", "retries": 0, **remote},
+        {"name": "nano", "model": "gemini-2.5-flash-image", **gemini},
+        {"name": "gemini/*", "retries": 0, **gemini},
+        {"name": "claude", "provider": "anthropic", "model": "echo", "api_base": anthropic_url,
+         "api_key": "sk-ant"},
+        {"name": "broken-images", "provider": "openai-compatible", "model": "error-503",
+         "retries": 0, "fallbacks": ["nano"], **remote},
+    ]}
+
+
+@pytest.fixture
+def gateway(make_gateway: GatewayFactory, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
+            fake_anthropic: FakeAnthropic) -> str:
+    return make_gateway(images_config(fake_openai.url, fake_gemini.url,  # type: ignore[attr-defined]
+                                      fake_anthropic.url))
+
+
+@pytest.fixture
+def client(gateway: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
+
+
+def decoded(answer: openai.types.ImagesResponse, i: int = 0) -> bytes:
+    assert answer.data is not None
+    return base64.b64decode(answer.data[i].b64_json or "")
+
+
+def usage_of(gateway: str, model: str) -> dict[str, Any]:
+    time.sleep(0.05)  # (usage is recorded just after the response is sent)
+    totals: dict[str, Any] = httpx.get(f"{gateway}/v1/usage", params={"model": model},
+                                       headers=ADMIN).json()["totals"]
+    return totals
+
+
+# -- OpenAI-speaking upstreams: passed through --------------------------------------------
+
+
+def test_generate_b64_json_passes_through(client: openai.OpenAI, fake_openai: FakeOpenAI,
+                                          gateway: str) -> None:
+    answer = client.images.generate(model="gpt-image", prompt="a red fox", n=2,
+                                    size="1024x1536", background="transparent",
+                                    extra_body={"moderation": "low"})
+    assert [png_colour(decoded(answer, i)) for i in (0, 1)] == [
+        colour_of("a red fox 0"), colour_of("a red fox 1")]
+    assert answer.usage is not None and answer.usage.output_tokens == 544
+    sent = fake_openai.requests[-1]
+    assert sent == {"model": "gpt-image-1", "prompt": "a red fox", "n": 2, "size": "1024x1536",
+                    "background": "transparent", "moderation": "low"}
+    assert fake_openai.headers[-1]["authorization"] == "Bearer sk-upstream"
+    assert usage_of(gateway, "gpt-image") == {"requests": 1, "prompt_tokens": 3,
+                                              "completion_tokens": 544, "total_tokens": 547}
+    metrics = httpx.get(f"{gateway}/metrics").text
+    assert 'gateway_tokens_total{model="gpt-image",type="completion"} 544.0' in metrics
+
+
+def test_generate_url(client: openai.OpenAI) -> None:
+    answer = client.images.generate(model="dalle", prompt="a lighthouse", size="512x512",
+                                    response_format="url")
+    assert answer.data is not None and answer.data[0].url
+    with urllib.request.urlopen(answer.data[0].url) as response:
+        image = response.read()
+    assert png_size(image) == (32, 32) and png_colour(image) == colour_of("a lighthouse 0")
+
+
+def test_edit_one_image_and_mask(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+    square, mask = png(48, 48, (1, 2, 3)), png(48, 48, (0, 0, 0))
+    answer = client.images.edit(model="dalle", prompt="add a hat", n=2, user="alice",
+                                image=("cat.png", square, "image/png"),
+                                mask=("mask.png", mask, "image/png"),
+                                response_format="b64_json")
+    assert answer.data is not None and len(answer.data) == 2
+    assert png_colour(decoded(answer)) == colour_of("add a hat 0")
+    assert fake_openai.requests[-1] == {"model": "dall-e-2", "prompt": "add a hat", "n": "2",
+                                        "user": "alice", "response_format": "b64_json"}
+    assert fake_openai.images.uploads[-1] == [
+        ("image", "cat.png", "image/png", hashlib.sha256(square).hexdigest()),
+        ("mask", "mask.png", "image/png", hashlib.sha256(mask).hexdigest())]
+
+
+def test_edit_several_images(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+    images = [("a.png", png(64, 32, (9, 9, 9)), "image/png"),
+              ("b.webp", b"RIFF\x00\x00\x00\x00WEBPVP8 ", "image/webp")]
+    answer = client.images.edit(model="gpt-image", prompt="merge them", image=images)
+    assert png_size(decoded(answer)) == (64, 32)
+    assert [(field, name) for field, name, _, _ in fake_openai.images.uploads[-1]] == [
+        ("image[]", "a.png"), ("image[]", "b.webp")]
+
+
+@pytest.mark.parametrize(("model", "extra", "param"), [
+    ("dalle", {"size": "1000x1000"}, "size"),
+    ("dalle", {"n": 11}, "n"),
+    ("gpt-image", {"response_format": "url"}, "response_format"),
+])
+def test_upstream_400_is_passed_as_400(client: openai.OpenAI, model: str,
+                                       extra: dict[str, Any], param: str) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model=model, prompt="x", **extra)
+    assert caught.value.param == param
+    assert caught.value.code == "invalid_value"
+
+
+def test_upstream_5xx_falls_back_to_another_provider(client: openai.OpenAI,
+                                                     fake_gemini: FakeGemini) -> None:
+    answer = client.images.generate(model="broken-images", prompt="a kite",
+                                    response_format="b64_json")
+    assert png_colour(decoded(answer)) == colour_of("a kite")
+    assert fake_gemini.paths == ["/v1beta/models/gemini-2.5-flash-image:generateContent"]
+
+
+def test_a_chat_only_model_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.images.generate(model="claude", prompt="x")
+    assert caught.value.param == "model"
+    assert "does not support image generation" in caught.value.message
+    with pytest.raises(openai.BadRequestError):
+        client.images.edit(model="claude", prompt="x", image=("a.png", png(2, 2, (0, 0, 0))))
+    with pytest.raises(openai.NotFoundError):
+        client.images.generate(model="nope", prompt="x")
+
+
+def test_key_allowlist_is_403(gateway: str) -> None:
+    made = httpx.post(f"{gateway}/v1/keys", json={"name": "t", "models": ["dalle"]},
+                      headers=ADMIN).json()
+    client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=made["key"], max_retries=0)
+    with pytest.raises(openai.PermissionDeniedError) as caught:
+        client.images.generate(model="gpt-image", prompt="x")
+    assert caught.value.code == "model_not_allowed"
+    with pytest.raises(openai.PermissionDeniedError):
+        client.images.edit(model="gpt-image", prompt="x", image=("a.png", png(2, 2, (0, 0, 0))))
+    assert client.images.generate(model="dalle", prompt="x").data
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{gateway}/v1", api_key="sk-wrong", max_retries=0
+                      ).images.edit(model="dalle", prompt="x", image=png(2, 2, (0, 0, 0)))
+
+
+def test_bad_bodies_are_400(gateway: str) -> None:
+    url = f"{gateway}/v1/images"
+    cases = [
+        httpx.post(f"{url}/generations", json={"model": "dalle"}, headers=ADMIN),
+        httpx.post(f"{url}/generations", json={"model": "dalle", "prompt": "x",
+                                               "stream": True}, headers=ADMIN),
+        httpx.post(f"{url}/edits", json={"model": "dalle", "prompt": "x"}, headers=ADMIN),
+        httpx.post(f"{url}/edits", data={"model": "dalle", "prompt": "x"},
+                   files={"other": ("a.png", b"x")}, headers=ADMIN),
+        httpx.post(f"{url}/edits", data={"model": "dalle", "prompt": "x", "n": "many"},
+                   files={"image": ("a.png", b"x")}, headers=ADMIN),
+        httpx.post(f"{url}/edits", content=b"--b\r\nbroken", headers={
+            **ADMIN, "content-type": "multipart/form-data"}),  # (no boundary)
+    ]
+    params = [c.json()["error"]["param"] for c in cases]
+    assert [c.status_code for c in cases] == [400] * 6, [c.text for c in cases]
+    assert params == ["prompt", "stream", None, "image", "n", None]
+    assert httpx.get(f"{gateway}/health").status_code == 200
