@@ -118,6 +118,16 @@ class ImageGenerator(Protocol):
 
 
 @runtime_checkable
+class ImageStreamer(Protocol):
+    """An optional capability: ``stream: true`` on the image endpoints (gpt-image-1's partial
+    images). The upstream's server-sent events pass as they arrive, as raw bytes; a chunk
+    carries the usage of a ``*.completed`` event it holds."""
+
+    def stream_image(self, request: ImageGenerationRequest | ImageEditRequest, model: str
+                     ) -> AsyncGenerator[StreamChunk, None]: ...
+
+
+@runtime_checkable
 class ManagedProvider(Protocol):
     """An optional capability: a provider with resources to set up and release (a loaded
     model, a worker thread). The gateway calls ``start`` once at start-up (a provider may load

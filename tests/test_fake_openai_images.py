@@ -81,3 +81,19 @@ def test_edit_needs_a_square_png_for_dall_e_2(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.images.edit(model="dall-e-2", prompt="x", image=("a.png", png(4, 2, (0, 0, 0))))
     assert caught.value.param == "image"
+
+
+def test_stream_partial_images(client: openai.OpenAI) -> None:
+    events = list(client.images.generate(model="gpt-image-1", prompt="a kite", stream=True,
+                                         partial_images=2))
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + [
+        "image_generation.completed"]
+    final = events[-1]
+    assert final.type == "image_generation.completed" and final.usage.output_tokens == 272
+    assert png_colour(base64.b64decode(final.b64_json)) == colour_of("a kite 0")
+
+
+def test_stream_an_edit(client: openai.OpenAI) -> None:
+    events = list(client.images.edit(model="gpt-image-1", prompt="a hat", stream=True,
+                                     partial_images=1, image=("a.png", png(8, 8, (0, 0, 0)))))
+    assert [e.type for e in events] == ["image_edit.partial_image", "image_edit.completed"]

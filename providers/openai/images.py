@@ -35,6 +35,20 @@ def image_usage(data: Any) -> Usage | None:
     return None
 
 
+def event_usage(data: bytes) -> Usage | None:
+    """The usage in one streamed image event (``image_generation.completed``,
+    ``image_edit.completed``); None in any other."""
+    if b'.completed"' not in data:
+        return None  # (a partial image: megabytes of base64 not worth parsing)
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(parsed, dict) or not str(parsed.get("type", "")).endswith(".completed"):
+        return None
+    return image_usage(parsed.get("usage"))
+
+
 def images_from_upstream(body: bytes) -> ChatResult:
     """Check an answer is OpenAI's images JSON and read its usage; the bytes pass unchanged."""
     try:

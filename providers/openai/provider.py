@@ -14,7 +14,12 @@ import orjson
 
 from providers.base import DeploymentConfig, RemoteDeploymentConfig
 from providers.http import HTTPClient
-from providers.openai.images import edit_body, generation_body, images_from_upstream
+from providers.openai.images import (
+    edit_body,
+    event_usage,
+    generation_body,
+    images_from_upstream,
+)
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
@@ -159,6 +164,30 @@ class OpenAIProvider:
         body = await self._post_raw(f"{self._images_url}/edits", content,
                                     {**self._headers, "content-type": content_type})
         return images_from_upstream(body)
+
+    async def stream_image(self, request: ImageGenerationRequest | ImageEditRequest,
+                           model: str) -> AsyncGenerator[StreamChunk, None]:
+        """The upstream's events as they arrive, byte for byte; usage read on the way."""
+        if isinstance(request, ImageEditRequest):
+            url = f"{self._images_url}/edits"
+            content, content_type = edit_body(request, model)
+        else:
+            url = f"{self._images_url}/generations"
+            content, content_type = generation_body(request, model), "application/json"
+        headers = {**self._stream_headers, "content-type": content_type}
+        async with self._http.post(url, content=content, headers=headers,
+                                   timeout=self._stream_timeout) as response:
+            if response.status >= 400:
+                raise error_from_body(response.status, await response.read(), response.headers)
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise UpstreamError("The upstream did not answer the stream with server-sent "
+                                    "events.")
+            decoder = SSEDecoder()
+            async for data in response.iter_bytes():
+                usage = None
+                for event in decoder.feed(data):
+                    usage = event_usage(event.data) or usage
+                yield StreamChunk(data, usage=usage)
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:

@@ -6,7 +6,9 @@ The model id picks the rules, as OpenAI's models differ:
 - ``gpt-image-*``: ``n`` 1-10, sizes ``auto``, 1024x1024, 1536x1024, 1024x1536; always
   ``b64_json`` (``response_format`` is a 400, as upstream), ``usage`` and ``output_format``,
   ``size``, ``quality``, ``background`` in the answer; edits take up to 16 images
-  (``image[]``) in PNG, JPEG or WEBP;
+  (``image[]``) in PNG, JPEG or WEBP; ``stream: true`` answers server-sent events
+  (``partial_images`` ``image_generation.partial_image`` events, then one
+  ``image_generation.completed`` per image; ``image_edit.*`` for edits);
 - ``dall-e-3``: ``n`` 1 only, sizes 1024x1024, 1792x1024, 1024x1792, a ``revised_prompt``;
 - ``error-NNN``: an OpenAI error body with HTTP status NNN;
 - anything else: DALL·E 2's rules: ``n`` 1-10, sizes 256x256, 512x512, 1024x1024, ``url``
@@ -21,11 +23,12 @@ import base64
 import hashlib
 import itertools
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tests.fakes.png import png_size, scaled_png
 
@@ -69,7 +72,7 @@ class FakeImages:
         body: dict[str, Any] = json.loads(await request.body())
         self.requests.append(body)
         self.headers.append(dict(request.headers))
-        return self._answer(request, body, None)
+        return self._answer(request, body, None, "image_generation")
 
     async def edits(self, request: Request) -> Response:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -84,10 +87,13 @@ class FakeImages:
                               hashlib.sha256(data).hexdigest()) for name, upload, data in files])
         images = [data for name, _, data in files if name in ("image", "image[]")]
         masks = [data for name, _, data in files if name == "mask"]
-        if str(fields.get("n", "1")).isdigit():
-            fields["n"] = int(fields.get("n", "1"))
+        for name in ("n", "partial_images"):
+            if str(fields.get(name, "")).isdigit():
+                fields[name] = int(fields[name])
+        if "stream" in fields:
+            fields["stream"] = fields["stream"] == "true"
         problem = self._check_edit(fields, images, masks)
-        return problem or self._answer(request, fields, images[0])
+        return problem or self._answer(request, fields, images[0], "image_edit")
 
     def _check_edit(self, fields: dict[str, Any], images: list[bytes],
                     masks: list[bytes]) -> Response | None:
@@ -107,8 +113,8 @@ class FakeImages:
             return invalid("Invalid mask image: it must be a PNG of the image's size.", "mask")
         return None
 
-    def _answer(self, request: Request, body: dict[str, Any], source: bytes | None
-                ) -> Response:
+    def _answer(self, request: Request, body: dict[str, Any], source: bytes | None,
+                events: str) -> Response:
         model = str(body.get("model", ""))
         if model.startswith("error-"):
             return error(int(model[6:]))
@@ -123,7 +129,13 @@ class FakeImages:
         if proportions is not None:  # (an edit keeps its image's proportions)
             height = width * proportions[1] // proportions[0]
         images = [scaled_png(width, height, f"{body['prompt']} {i}") for i in range(n)]
-        return JSONResponse(self._shape(request, kind, body, images, size))
+        answer = self._shape(request, kind, body, images, size)
+        if body.get("stream"):
+            partials = [scaled_png(width, height, f"{body['prompt']} partial {i}")
+                        for i in range(int(body.get("partial_images") or 0))]
+            return StreamingResponse(stream(events, answer, partials),
+                                     media_type="text/event-stream")
+        return JSONResponse(answer)
 
     def _check(self, kind: str, body: dict[str, Any], n: Any, size: Any) -> Response | None:
         if not isinstance(n, int) or not 1 <= n <= 10:
@@ -132,6 +144,8 @@ class FakeImages:
             return invalid("You must provide n=1 for this model.", "n")
         if size not in SIZES[kind]:
             return invalid(f"'{size}' is not one of {list(SIZES[kind])} - 'size'", "size")
+        if body.get("stream") and kind != "gpt-image":
+            return invalid("Streaming is only supported by the GPT image models.", "stream")
         if kind == "gpt-image" and "response_format" in body:
             return invalid("Unknown parameter: 'response_format'.", "response_format")
         if not body.get("prompt"):
@@ -163,9 +177,28 @@ class FakeImages:
                                                           "image_tokens": 0}})
         return answer
 
-    async def file(self, request: Request) -> Response:
+    async def file(self, request: Request) -> Response:  # (the files behind ``url`` answers)
         image = self.files.get(request.path_params["name"])
         if image is None:
             return Response(status_code=404)
         return Response(image, media_type="image/png")
 
+
+
+async def stream(events: str, answer: dict[str, Any], partials: list[bytes]
+                 ) -> AsyncIterator[bytes]:
+    """gpt-image-1's stream: ``partial_images`` partial images, then each finished image in a
+    ``.completed`` event with the image's settings and the usage (on every one)."""
+    settings = {k: answer[k] for k in ("background", "output_format", "quality", "size")}
+    for i, image in enumerate(partials):
+        yield event(f"{events}.partial_image", {
+            "b64_json": base64.b64encode(image).decode(), "created_at": CREATED,
+            "partial_image_index": i, **settings})
+    for item in answer["data"]:
+        yield event(f"{events}.completed", {"b64_json": item["b64_json"], "created_at": CREATED,
+                                            **settings, "usage": answer["usage"]})
+
+
+def event(kind: str, data: dict[str, Any]) -> bytes:
+    return (f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **data}).encode()
+            + b"\n\n")

@@ -4,6 +4,7 @@ keys, errors, usage and a fallback to Gemini."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import urllib.request
 from typing import Any
@@ -122,8 +123,6 @@ def test_bad_bodies_are_400(gateway: str) -> None:
     url = f"{gateway}/v1/images"
     cases = [
         httpx.post(f"{url}/generations", json={"model": "dalle"}, headers=ADMIN),
-        httpx.post(f"{url}/generations", json={"model": "dalle", "prompt": "x",
-                                               "stream": True}, headers=ADMIN),
         httpx.post(f"{url}/edits", json={"model": "dalle", "prompt": "x"}, headers=ADMIN),
         httpx.post(f"{url}/edits", data={"model": "dalle", "prompt": "x"},
                    files={"other": ("a.png", b"x")}, headers=ADMIN),
@@ -133,6 +132,33 @@ def test_bad_bodies_are_400(gateway: str) -> None:
             **ADMIN, "content-type": "multipart/form-data"}),  # (no boundary)
     ]
     params = [c.json()["error"]["param"] for c in cases]
-    assert [c.status_code for c in cases] == [400] * 6, [c.text for c in cases]
-    assert params == ["prompt", "stream", None, "image", "n", None]
+    assert [c.status_code for c in cases] == [400] * 5, [c.text for c in cases]
+    assert params == ["prompt", None, "image", "n", None]
     assert httpx.get(f"{gateway}/health").status_code == 200
+
+
+def test_stream_passes_through(client: openai.OpenAI, fake_openai: FakeOpenAI,
+                               gateway: str) -> None:
+    events = list(client.images.generate(model="gpt-image", prompt="a kite", stream=True,
+                                         partial_images=2))
+    assert [e.type for e in events] == ["image_generation.partial_image"] * 2 + [
+        "image_generation.completed"]
+    final = events[-1]
+    assert final.type == "image_generation.completed"
+    assert png_colour(base64.b64decode(final.b64_json)) == colour_of("a kite 0")
+    assert fake_openai.requests[-1]["stream"] is True
+    assert fake_openai.headers[-1]["accept"] == "text/event-stream"
+    assert usage_of(gateway, "gpt-image")["completion_tokens"] == 272
+    edited = list(client.images.edit(model="gpt-image", prompt="a hat", stream=True,
+                                     image=("a.png", png(8, 8, (0, 0, 0)))))
+    assert [e.type for e in edited] == ["image_edit.completed"]
+    assert fake_openai.requests[-1]["stream"] == "true"
+
+
+def test_stream_refused_upstream_or_unsupported_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:  # (the upstream's 400)
+        list(client.images.generate(model="dalle", prompt="x", stream=True))
+    assert caught.value.param == "stream"
+    with pytest.raises(openai.BadRequestError) as caught:  # (Gemini has no image stream)
+        list(client.images.generate(model="nano", prompt="x", stream=True))
+    assert "does not support streamed image generation" in caught.value.message
