@@ -1,5 +1,6 @@
 """POST /v1/images/generations (JSON) and POST /v1/images/edits (multipart): OpenAI's image
-API, on every deployment whose provider has the ``ImageGenerator`` capability."""
+API, on every deployment whose provider has the ``ImageGenerator`` capability; ``stream: true``
+on those that also have ``ImageStreamer`` (the upstream's events relayed as they come)."""
 
 from __future__ import annotations
 
