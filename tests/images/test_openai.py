@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import subprocess
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from tests.conftest import MASTER_KEY
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.png import colour_of, png, png_colour, png_size
@@ -162,3 +166,23 @@ def test_stream_refused_upstream_or_unsupported_is_400(client: openai.OpenAI) ->
     with pytest.raises(openai.BadRequestError) as caught:  # (Gemini has no image stream)
         list(client.images.generate(model="nano", prompt="x", stream=True))
     assert "does not support streamed image generation" in caught.value.message
+
+
+def test_curl(gateway: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    """The README's curl calls: JSON for a generation, -F uploads for an edit."""
+    auth = f"Authorization: Bearer {MASTER_KEY}"
+    made = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", f"{gateway}/v1/images/generations", "-H", auth,
+         "-H", "Content-Type: application/json",
+         "-d", '{"model": "gpt-image", "prompt": "a kite"}'],
+        capture_output=True, check=True, timeout=30).stdout
+    assert png_colour(base64.b64decode(json.loads(made)["data"][0]["b64_json"])) == \
+        colour_of("a kite 0")
+    (tmp_path / "cat.png").write_bytes(png(16, 16, (3, 3, 3)))
+    edited = subprocess.run(
+        ["curl", "-sS", "--fail-with-body", f"{gateway}/v1/images/edits", "-H", auth,
+         "-F", "model=gpt-image", "-F", "prompt=a hat", "-F", f"image[]=@{tmp_path / 'cat.png'}",
+         "-F", f"image[]=@{tmp_path / 'cat.png'}"],
+        capture_output=True, check=True, timeout=30).stdout
+    assert len(json.loads(edited)["data"]) == 1
+    assert [u[:2] for u in fake_openai.images.uploads[-1]] == [("image[]", "cat.png")] * 2
