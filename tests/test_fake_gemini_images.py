@@ -79,3 +79,11 @@ def test_bad_image_config_is_400(client: genai.Client) -> None:
             config=types.GenerateContentConfig(response_modalities=["IMAGE"],
                                                image_config=types.ImageConfig(aspect_ratio="7:5")))
     assert caught.value.code == 400
+
+
+def test_image_models_make_one_candidate(client: genai.Client) -> None:
+    with pytest.raises(errors.ClientError) as caught:
+        client.models.generate_content(
+            model="gemini-2.5-flash-image", contents="x",
+            config=types.GenerateContentConfig(response_modalities=["IMAGE"], candidate_count=2))
+    assert "Multiple candidates is not enabled" in str(caught.value)

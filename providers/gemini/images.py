@@ -2,7 +2,8 @@
 (pure translation, used by ``providers.gemini.provider``).
 
 One image is one ``generateContent`` call with ``responseModalities: ["TEXT", "IMAGE"]``; ``n``
-images are ``n`` calls (the image models answer one image per call). ``size`` ``WxH`` becomes
+images are ``n`` calls made at once (the image models answer one image per call and refuse
+``candidateCount`` over 1: "Multiple candidates is not enabled"). ``size`` ``WxH`` becomes
 ``imageConfig.aspectRatio`` (the supported ratio within 5% of W/H) and, past 1536 pixels on the
 long side, ``imageSize`` 2K or 4K; a Gemini ratio such as ``16:9`` is taken as it is. An edit's
 images go as ``inlineData`` parts after the prompt. The image comes back as base64 inline data,

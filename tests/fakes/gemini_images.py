@@ -5,7 +5,10 @@ PNG part (base64) after a short text part, as the Gemini image models do.
 
 It checks what the real API checks: ``imageConfig.aspectRatio`` among the supported ratios and
 ``imageSize`` 1K, 2K or 4K (else 400 INVALID_ARGUMENT), input images as inline data of an
-image type. The image is 1024 pixels on its long side (2048 for 2K, 4096 for 4K) in the
+image type, and no ``candidateCount`` over 1 ("Multiple candidates is not enabled for
+models/...", as google-gemini/gemini-cli#10370 quotes the image models).
+
+The image is 1024 pixels on its long side (2048 for 2K, 4096 for 4K) in the
 ratio asked, or the first input image's proportions, drawn at 1/16 (``tests.fakes.png``) in a
 colour picked from the prompt text. Usage: 258 prompt tokens per input image (as Gemini
 counts one), 1290 candidate tokens per image made.
@@ -42,6 +45,8 @@ def _invalid(message: str) -> Response:
 
 
 def image_answer(model: str, body: dict[str, Any]) -> Response:
+    if int((body.get("generationConfig") or {}).get("candidateCount") or 1) > 1:
+        return _invalid(f"Multiple candidates is not enabled for models/{model}")
     config = (body.get("generationConfig") or {}).get("imageConfig") or {}
     ratio, size = config.get("aspectRatio"), config.get("imageSize", "1K")
     if ratio is not None and ratio not in ASPECT_RATIOS:
