@@ -5,6 +5,7 @@ keys, errors, usage and a fallback to Gemini."""
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
 import subprocess
@@ -16,11 +17,13 @@ import httpx
 import openai
 import pytest
 
+from providers import multipart
 from tests.conftest import MASTER_KEY
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.png import colour_of, png, png_colour, png_size
 from tests.images.conftest import ADMIN, decoded, usage_of
+from wire.images import UploadedFile
 
 # -- OpenAI-speaking upstreams: passed through --------------------------------------------
 
@@ -186,3 +189,15 @@ def test_curl(gateway: str, fake_openai: FakeOpenAI, tmp_path: Path) -> None:
         capture_output=True, check=True, timeout=30).stdout
     assert len(json.loads(edited)["data"]) == 1
     assert [u[:2] for u in fake_openai.images.uploads[-1]] == [("image[]", "cat.png")] * 2
+
+
+def test_a_gzipped_multipart_edit(gateway: str, fake_openai: FakeOpenAI) -> None:
+    image = png(16, 16, (4, 4, 4))
+    body, content_type = multipart.encode(
+        [("model", "gpt-image"), ("prompt", "a hat")],
+        [UploadedFile("image", "cat.png", "image/png", image)])
+    answer = httpx.post(f"{gateway}/v1/images/edits", content=gzip.compress(body), headers={
+        **ADMIN, "content-type": content_type, "content-encoding": "gzip"})
+    assert answer.status_code == 200, answer.text
+    assert fake_openai.images.uploads[-1] == [
+        ("image", "cat.png", "image/png", hashlib.sha256(image).hexdigest())]
