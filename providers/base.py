@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from providers.http import HTTPClient, Timeout
+from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
 
 
@@ -102,6 +103,28 @@ class EmbeddingProvider(Protocol):
     """An optional capability: ``/v1/embeddings``."""
 
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult: ...
+
+
+@runtime_checkable
+class ImageGenerator(Protocol):
+    """An optional capability: ``/v1/images/generations`` and ``/v1/images/edits``. The
+    answer is OpenAI's images JSON (``{"created", "data": [...]}``); its usage, when the
+    backend gave one, counts input tokens as prompt and output tokens as completion."""
+
+    async def generate_image(self, request: ImageGenerationRequest, model: str
+                             ) -> ChatResult: ...
+
+    async def edit_image(self, request: ImageEditRequest, model: str) -> ChatResult: ...
+
+
+@runtime_checkable
+class ImageStreamer(Protocol):
+    """An optional capability: ``stream: true`` on the image endpoints (gpt-image-1's partial
+    images). The upstream's server-sent events pass as they arrive, as raw bytes; a chunk
+    carries the usage of a ``*.completed`` event it holds."""
+
+    def stream_image(self, request: ImageGenerationRequest | ImageEditRequest, model: str
+                     ) -> AsyncGenerator[StreamChunk, None]: ...
 
 
 @runtime_checkable

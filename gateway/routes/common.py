@@ -100,13 +100,16 @@ class ModelCall(Generic[R]):
 
 
 async def authorized_call(request: Request, body_type: type[R],
-                          cost: Callable[[AppState, R, ModelRoute], Awaitable[int]]
+                          cost: Callable[[AppState, R, ModelRoute], Awaitable[int]], *,
+                          read: Callable[[Request], Awaitable[R]] | None = None
                           ) -> ModelCall[R]:
     """The start of every model call: who calls, what they ask, which model answers it, and
-    whether the caller's limits let it (``cost`` estimates its tokens, when they matter)."""
+    whether the caller's limits let it (``cost`` estimates its tokens, when they matter).
+    ``read`` reads and validates a body that is not JSON (a multipart form), once the caller
+    is known."""
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
-    body = parse(body_type, await read_json(request))
+    body = await read(request) if read else parse(body_type, await read_json(request))
     route = gateway.router.resolve(body.model)
     request.state.model = route.model
     caller.check_model(route.model)

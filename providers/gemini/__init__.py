@@ -1,5 +1,6 @@
 """Google Gemini: ``wire`` (typed vendor models), ``request`` (OpenAI → Gemini), ``embeddings``,
-``provider`` (the call, and Gemini answers and streams → OpenAI)."""
+``images`` (OpenAI's image API on Gemini's image output), ``provider`` (the call, and Gemini
+answers and streams → OpenAI)."""
 
 from providers.gemini.provider import GeminiProvider
 

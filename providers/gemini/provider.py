@@ -12,6 +12,8 @@ with fewer candidates; both paths then return the candidates that came.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -26,6 +28,13 @@ from providers.gemini.embeddings import (
     model_path,
     to_vendor_embeddings,
 )
+from providers.gemini.images import (
+    check_mask,
+    check_response_format,
+    generation_request,
+    image_count,
+    images_answer,
+)
 from providers.gemini.request import THOUGHT, to_vendor
 from providers.gemini.wire import (
     Candidate,
@@ -38,6 +47,7 @@ from providers.http import HTTPClient
 from providers.openai_shapes import Choice, ChunkWriter, TokenCounts, completion, tool_call
 from providers.vendor_http import VendorHTTP, plain_message, read_error_body
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
+from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
 
 __all__ = ["GeminiConfig", "GeminiProvider", "GeminiStream", "error_from", "from_vendor",
@@ -234,3 +244,31 @@ class GeminiProvider:
         parsed = await self._http.post_json(self._url(model, embed_method(request)),
                                             orjson.dumps(body))
         return from_vendor_embeddings(parsed, request, model)
+
+    async def generate_image(self, request: ImageGenerationRequest, model: str
+                             ) -> ChatResult:
+        check_response_format(request.response_format)
+        count = image_count(request.n)
+        content = orjson.dumps(generation_request(request.prompt, request.size))
+        return await self._images(model, content, count)
+
+    async def edit_image(self, request: ImageEditRequest, model: str) -> ChatResult:
+        check_response_format(request.response_format)
+        check_mask(request.mask)
+        count = image_count(request.n)
+        # (base64 of the uploads, off the event loop)
+        content = await asyncio.to_thread(
+            lambda: orjson.dumps(generation_request(request.prompt, request.size,
+                                                    request.images)))
+        return await self._images(model, content, count)
+
+    async def _images(self, model: str, content: bytes, count: int) -> ChatResult:
+        """``count`` calls at once, one image each; the first failure cancels the rest."""
+        url = self._url(model, "generateContent")
+        try:
+            async with asyncio.TaskGroup() as group:
+                calls = [group.create_task(self._http.post_json(url, content))
+                         for _ in range(count)]
+        except BaseExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return images_answer([call.result() for call in calls], int(time.time()))

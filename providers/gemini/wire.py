@@ -49,6 +49,11 @@ class Content(TypedDict):
     parts: list[Part]
 
 
+class ImageConfig(TypedDict, total=False):
+    aspectRatio: str  # "1:1", "16:9", ...
+    imageSize: Literal["1K", "2K", "4K"]
+
+
 class GenerationConfig(TypedDict, total=False):
     candidateCount: int
     maxOutputTokens: int
@@ -60,6 +65,8 @@ class GenerationConfig(TypedDict, total=False):
     frequencyPenalty: float
     responseMimeType: str
     responseJsonSchema: dict[str, Any]
+    responseModalities: list[Literal["TEXT", "IMAGE"]]
+    imageConfig: ImageConfig
 
 
 class FunctionDeclaration(TypedDict):
@@ -112,8 +119,14 @@ class FunctionCall(_Wire):
     id: str | None = None
 
 
+class InlineData(_Wire):
+    mimeType: str = ""
+    data: str = ""  # base64
+
+
 class WirePart(_Wire):
     text: str | None = None
+    inlineData: InlineData | None = None
     thought: bool = False
     functionCall: FunctionCall | None = None
     thoughtSignature: str | None = None
@@ -129,12 +142,18 @@ class Candidate(_Wire):
     index: int = 0
 
 
+class ModalityTokenCount(_Wire):
+    modality: str = ""  # TEXT, IMAGE, AUDIO, VIDEO, DOCUMENT
+    tokenCount: int = 0
+
+
 class UsageMetadata(_Wire):
     promptTokenCount: int = 0
     candidatesTokenCount: int = 0
     thoughtsTokenCount: int = 0
     toolUsePromptTokenCount: int = 0
     cachedContentTokenCount: int | None = None
+    promptTokensDetails: list[ModalityTokenCount] = Field(default_factory=list)
 
 
 class PromptFeedback(_Wire):

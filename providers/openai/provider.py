@@ -14,7 +14,14 @@ import orjson
 
 from providers.base import DeploymentConfig, RemoteDeploymentConfig
 from providers.http import HTTPClient
+from providers.openai.images import (
+    edit_body,
+    event_usage,
+    generation_body,
+    images_from_upstream,
+)
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
+from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
 from wire.sse import SSEDecoder
 
@@ -115,6 +122,7 @@ class OpenAIProvider:
         base = config.base_url
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
+        self._images_url = f"{base}/images"
         headers = {"content-type": "application/json", "accept": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
@@ -126,12 +134,16 @@ class OpenAIProvider:
         self._stream_timeout = config.timeouts(stream=True)
 
     async def _post(self, url: str, content: bytes, expect: str) -> ChatResult:
-        async with self._http.post(url, content=content, headers=self._headers,
+        return from_upstream(await self._post_raw(url, content), expect=expect)
+
+    async def _post_raw(self, url: str, content: bytes,
+                        headers: Mapping[str, str] | None = None) -> bytes:
+        async with self._http.post(url, content=content, headers=headers or self._headers,
                                    timeout=self._timeout) as response:
             body = await response.read()
             if response.status >= 400:
                 raise error_from_body(response.status, body, response.headers)
-        return from_upstream(body, expect=expect)
+        return body
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         return await self._post(self._chat_url, to_upstream(request.raw, model, stream=False),
@@ -140,6 +152,42 @@ class OpenAIProvider:
     async def embed(self, request: EmbeddingRequest, model: str) -> ChatResult:
         return await self._post(self._embeddings_url,
                                 to_upstream(request.raw, model, stream=False), "data")
+
+    async def generate_image(self, request: ImageGenerationRequest, model: str
+                             ) -> ChatResult:
+        body = await self._post_raw(f"{self._images_url}/generations",
+                                    generation_body(request, model))
+        return images_from_upstream(body)
+
+    async def edit_image(self, request: ImageEditRequest, model: str) -> ChatResult:
+        content, content_type = edit_body(request, model)
+        body = await self._post_raw(f"{self._images_url}/edits", content,
+                                    {**self._headers, "content-type": content_type})
+        return images_from_upstream(body)
+
+    async def stream_image(self, request: ImageGenerationRequest | ImageEditRequest,
+                           model: str) -> AsyncGenerator[StreamChunk, None]:
+        """The upstream's events as they arrive, byte for byte; usage read on the way."""
+        if isinstance(request, ImageEditRequest):
+            url = f"{self._images_url}/edits"
+            content, content_type = edit_body(request, model)
+        else:
+            url = f"{self._images_url}/generations"
+            content, content_type = generation_body(request, model), "application/json"
+        headers = {**self._stream_headers, "content-type": content_type}
+        async with self._http.post(url, content=content, headers=headers,
+                                   timeout=self._stream_timeout) as response:
+            if response.status >= 400:
+                raise error_from_body(response.status, await response.read(), response.headers)
+            if not response.headers.get("content-type", "").startswith("text/event-stream"):
+                raise UpstreamError("The upstream did not answer the stream with server-sent "
+                                    "events.")
+            decoder = SSEDecoder()
+            async for data in response.iter_bytes():
+                usage = None
+                for event in decoder.feed(data):
+                    usage = event_usage(event.data) or usage
+                yield StreamChunk(data, usage=usage)
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:

@@ -24,6 +24,8 @@ The model id picks a behaviour:
 - ``gated-stream``: like echo, holding its stream after the first event until
   ``streams.gate`` is set (``streams.closed`` tells when a stream ended);
 - ``cut-stream``: one chunk, then the connection ends with no finishReason.
+
+Image output (``responseModalities`` with ``IMAGE``) is in ``tests/fakes/gemini_images.py``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.gemini_images import image_answer, wants_image
 from tests.fakes.vendor_common import (
     TOOL_ARGUMENTS,
     StreamWatch,
@@ -84,6 +87,8 @@ class FakeGemini:
             return error(400, problem)
         if model == "garbage":
             return Response(b"<html>bad gateway</html>", media_type="text/html")
+        if method == "generateContent" and wants_image(body):
+            return image_answer(model, body)
         if method == "streamGenerateContent" and request.query_params.get("alt") == "sse":
             return StreamingResponse(self.streams.watch(model, stream(model, body)),
                                      media_type="text/event-stream")

@@ -20,7 +20,8 @@ The upstream model id picks a behaviour:
 - ``tool-call``: answers with a call to the first tool in ``tools``.
 
 /v1/embeddings answers every input with a bag-of-words vector (``bag_of_words``): similar
-texts get similar vectors, as with a real embedding model.
+texts get similar vectors, as with a real embedding model. The image endpoints are in
+``tests/fakes/openai_images.py``.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.fakes.openai_images import FakeImages
+
 SLOW_DELAY_S = 0.2
 EMBEDDING_DIMS = 256
 CREATED = 1_700_000_000
@@ -54,9 +57,13 @@ class FakeOpenAI:
         self.stream_closed = threading.Event()
         self.sent_at: list[float] = []
         self.calls: dict[str, int] = {}  # chat calls per model id
+        self.images = FakeImages(self.requests, self.headers)
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            Route("/v1/images/generations", self.images.generations, methods=["POST"]),
+            Route("/v1/images/edits", self.images.edits, methods=["POST"]),
+            Route("/files/{name}", self.images.file, methods=["GET"]),
         ])
 
     def reset(self) -> None:
@@ -64,6 +71,7 @@ class FakeOpenAI:
         self.headers.clear()
         self.sent_at.clear()
         self.calls.clear()
+        self.images.reset()
         for event in (self.gate, self.disconnected, self.hung, self.stream_closed):
             event.clear()
 
