@@ -59,7 +59,7 @@ async def _answer(request: Request, call: ModelCall[R]) -> Response:
         return await provider.generate_image(body, model)
 
     result = await until_disconnected(request, call.gateway.router.invoke(
-        call.route, ImageGenerator, make, what=WHAT))  # type: ignore[type-abstract]
+        call.route, ImageGenerator, make, what=WHAT))
     _count(call, result.usage)
     return call.respond(result.body, result.usage)
 
@@ -74,7 +74,7 @@ async def _stream(request: Request, call: ModelCall[R]) -> Response:
             raise
 
     first, chunks = await until_disconnected(request, call.gateway.router.invoke(
-        call.route, ImageStreamer, open_stream,  # type: ignore[type-abstract]
+        call.route, ImageStreamer, open_stream,
         what="streamed image generation"))
     return SSEResponse(_relay(call, first, chunks), headers=call.ticket.headers)
 
