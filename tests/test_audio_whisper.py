@@ -49,9 +49,10 @@ class Gateway:
 
 @pytest.fixture(scope="module")
 def local() -> Iterator[Gateway]:
-    """One whisper deployment (greedy decoding, to keep the tests short; no waiting room)."""
+    """One whisper deployment (greedy decoding, to keep the tests short; no waiting room;
+    silences of 2 s and more skipped by the VAD)."""
     gateway = Gateway({"models": [{"name": "whisper-1", "provider": "whisper", "beam_size": 1,
-                                   "language": "en", "max_queue": 0}]})
+                                   "language": "en", "max_queue": 0, "vad_filter": True}]})
     yield gateway
     gateway.server.stop()
 
@@ -118,6 +119,18 @@ def test_translation_and_a_language_per_request(local: Gateway, hello: bytes) ->
     assert unknown.value.body["param"] == "language"  # type: ignore[index]
 
 
+def test_vad_filter_skips_silence_and_keeps_the_timestamps(
+        local: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    silence = np.zeros(speech.RATE * 4, dtype=np.float32)
+    padded = speech.wav_bytes(np.concatenate([silence, speech.say("Good morning."), silence]))
+    caplog.set_level(logging.INFO, logger="faster_whisper")
+    verbose = local.client().audio.transcriptions.create(
+        model="whisper-1", file=("padded.wav", padded), response_format="verbose_json")
+    assert "morning" in words(verbose.text)
+    assert any("VAD filter removed" in r.getMessage() for r in caplog.records)
+    assert verbose.segments and verbose.segments[0].start >= 3.5  # where the words really are
+
+
 def test_a_file_that_is_not_audio_is_400_and_the_server_serves_on(local: Gateway) -> None:
     for name, data in (("notes.wav", b"this is not audio at all" * 50), ("empty.mp3", b"")):
         answer = httpx.post(f"{local.url}/v1/audio/transcriptions", headers=ADMIN,
@@ -159,8 +172,8 @@ def test_remote_whisper_deployment_calls_another_gateway(local: Gateway, hello: 
 
 def test_a_client_that_leaves_stops_the_work_and_the_queue_is_bounded(
         local: Gateway, hello: bytes, caplog: pytest.LogCaptureFixture) -> None:
-    pause = np.zeros(speech.RATE * 4, dtype=np.float32)
-    long = speech.wav_bytes(np.concatenate([speech.say(HELLO), pause] * 10))  # ~77 s
+    pause = np.zeros(speech.RATE, dtype=np.float32)  # (kept by the VAD: shorter than 2 s)
+    long = speech.wav_bytes(np.concatenate([speech.say(HELLO), pause] * 16))  # ~75 s
     caplog.set_level(logging.INFO, logger="gateway")
     with httpx.Client(timeout=300) as client, client.stream(
             "POST", f"{local.url}/v1/audio/transcriptions", headers=ADMIN,
