@@ -45,6 +45,8 @@ def gateway(make_gateway: GatewayFactory, fake: FakeOpenAIAudio) -> str:
         {"name": "flaky", "provider": "openai-compatible", "model": "flaky-1-503",
          "retry_backoff_s": 0, **upstream},
         {"name": "claude", "provider": "anthropic", "api_key": "sk-x"},
+        {"name": "down", "provider": "openai", "model": "error-503", "retries": 0,
+         "fallbacks": ["gpt-4o-transcribe"], **upstream},
     ]})
 
 
@@ -121,6 +123,16 @@ def test_stream_is_relayed(gateway: str, fake: FakeOpenAIAudio) -> None:
     assert whole.json()["text"] == heard
 
 
+def test_a_stream_broken_upstream_ends_with_an_error_event(gateway: str) -> None:
+    with httpx.stream("POST", f"{gateway}/v1/audio/transcriptions", headers=ADMIN,
+                      files={"file": ("a.wav", AUDIO)},
+                      data={"model": "audio/cut-stream", "stream": "true"}) as answer:
+        assert answer.status_code == 200
+        events = [line for line in answer.iter_lines() if line]
+    assert events[0].startswith('data: {"type": "transcript.text.delta"')
+    assert '"error"' in events[-1] and '"upstream_error"' in events[-1], events
+
+
 def test_wildcard_sends_the_upstream_model(gateway: str, fake: FakeOpenAIAudio) -> None:
     body, content_type = multipart(model="audio/whisper-1", language="en")
     answer = httpx.post(f"{gateway}/v1/audio/transcriptions", content=body,
@@ -141,6 +153,8 @@ def test_upstream_errors_retries_and_fallback_rules(gateway: str, fake: FakeOpen
     with pytest.raises(openai.InternalServerError) as failed:
         client.audio.transcriptions.create(model="audio/error-500", file=("a.wav", AUDIO))
     assert failed.value.status_code == 502
+    assert client.audio.transcriptions.create(model="down", file=("a.wav", AUDIO)).text
+    assert [f["model"] for f in fake.fields[-2:]] == ["error-503", "gpt-4o-transcribe"]
     with pytest.raises(openai.BadRequestError) as unable:
         client.audio.transcriptions.create(model="claude", file=("a.wav", AUDIO))
     assert "does not support audio transcription" in unable.value.message

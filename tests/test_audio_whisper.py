@@ -153,6 +153,12 @@ def test_diarization_tells_two_voices_taking_turns(local: Gateway) -> None:
         assert len(words(segment.text) & words(said)) >= 2, (segment.text, said)
     starts = [s.start for s in diarized.segments]
     assert starts == sorted(starts)
+    streamed = list(local.client().audio.transcriptions.create(
+        model="whisper-1", file=("meeting.wav", conversation), response_format="diarized_json",
+        stream=True, extra_body={"num_speakers": 2}))
+    turns = [e for e in streamed if e.type == "transcript.text.segment"]
+    assert [(e.speaker, e.text) for e in turns] == [(s.speaker, s.text) for s in diarized.segments]
+    assert streamed[-1].type == "transcript.text.done"
 
 
 def test_remote_whisper_deployment_calls_another_gateway(local: Gateway, hello: bytes) -> None:

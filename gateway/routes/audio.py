@@ -3,6 +3,7 @@ answer (or its server-sent events) out, through the router like every model call
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncGenerator
 
 from starlette.background import BackgroundTask
@@ -26,8 +27,11 @@ from wire.audio import (
     UploadedFile,
     parse_transcription,
 )
-from wire.errors import InvalidRequest
+from wire.errors import GatewayError, InternalError, InvalidRequest
 from wire.openai import Usage
+from wire.sse import encode_data
+
+log = logging.getLogger("gateway")
 
 
 async def transcriptions(request: Request) -> Response:
@@ -101,9 +105,16 @@ class _Finish:
         self._gateway.usage.record(self._caller.key_id, self._user, self._model, 0, 0)
 
     async def after(self, events: AsyncGenerator[bytes, None]) -> AsyncGenerator[bytes, None]:
+        """The stream's events; an error after it has begun is one error event, as in chat."""
         try:
             async for event in events:
                 yield event
+        except GatewayError as error:
+            yield encode_data(error.body_bytes())
+        except Exception as exc:
+            log.exception("transcription stream failed")
+            yield encode_data(InternalError(f"The stream failed: {type(exc).__name__}.")
+                              .body_bytes())
         finally:
             await events.aclose()
             await self()

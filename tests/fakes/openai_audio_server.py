@@ -8,6 +8,7 @@ What it "hears" is made from the upload, so that an answer shows which file arri
 - ``whisper-1``: like OpenAI's, ignores ``stream`` (answers whole) and refuses diarized_json;
 - ``gpt-4o-transcribe`` (and any other): streams with ``stream=true``;
 - ``gpt-4o-transcribe-diarize``: diarized_json, two speakers taking turns;
+- ``cut-stream``: one delta event, then the connection breaks;
 - ``error-NNN``: an OpenAI error body with HTTP status NNN;
 - ``flaky-K-NNN``: the first K calls answer like ``error-NNN``, later ones as usual.
 """
@@ -71,7 +72,8 @@ class FakeOpenAIAudio:
             text = "translated: " + text
         response_format = fields.get("response_format", "json")
         if fields.get("stream") == "true" and model != "whisper-1":
-            return StreamingResponse(_events(text), media_type="text/event-stream")
+            events = _cut(text) if model == "cut-stream" else _events(text)
+            return StreamingResponse(events, media_type="text/event-stream")
         return _formatted(text, response_format, model, task)
 
 
@@ -122,6 +124,11 @@ async def _events(text: str) -> AsyncIterator[bytes]:
     yield sse({"type": "transcript.text.done", "text": text,
                "usage": {"type": "tokens", "input_tokens": 10, "output_tokens": len(words),
                          "total_tokens": 10 + len(words)}})
+
+
+async def _cut(text: str) -> AsyncIterator[bytes]:
+    yield sse({"type": "transcript.text.delta", "delta": text})
+    raise ConnectionAbortedError("the fake upstream breaks the stream")
 
 
 def sse(data: dict[str, Any]) -> bytes:
