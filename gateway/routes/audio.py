@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket
+from gateway.http.forms import MAX_FIELDS, MAX_FILES
 from gateway.http.streaming import SSEResponse
 from gateway.routes.common import until_disconnected
 from gateway.state import AppState, app_state
@@ -57,8 +58,7 @@ async def _audio(request: Request, task: Task) -> Response:
 
     try:
         answer = await until_disconnected(request, gateway.router.invoke(
-            route, Transcriber, call,  # type: ignore[type-abstract]
-            what="audio transcription"))
+            route, Transcriber, call, what="audio transcription"))
     except BaseException:
         await gateway.quotas.settle(ticket, Usage(0, 0))
         raise
@@ -70,10 +70,12 @@ async def _audio(request: Request, task: Task) -> Response:
 
 
 async def read_form(request: Request, task: Task) -> TranscriptionRequest:
-    """The multipart form as a checked request (its raw bytes kept for a passthrough)."""
+    """The multipart form as a checked request (its raw bytes kept for a passthrough). Unlike
+    gateway/http/forms.py it keeps every value of a repeated field, in order
+    (``timestamp_granularities[]``)."""
     body = await request.body()
     try:
-        form = await request.form()
+        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
     except HTTPException as exc:  # Starlette's word for a malformed multipart body
         raise InvalidRequest(f"The request body is not valid multipart/form-data: {exc.detail}",
                              param="file") from None
