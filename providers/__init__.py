@@ -13,6 +13,7 @@ from providers.local.llama_cpp import LlamaCppProvider
 from providers.local.onnx import OnnxProvider
 from providers.ollama import OllamaProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
+from providers.tools.whisper import WhisperProvider
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -22,6 +23,7 @@ PROVIDERS: dict[str, type[Provider]] = {
     "ollama": OllamaProvider,
     "llama-cpp": LlamaCppProvider,
     "onnx": OnnxProvider,
+    "whisper": WhisperProvider,
 }
 
 

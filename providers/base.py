@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
 from providers.http import HTTPClient, Timeout
+from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
 
@@ -144,3 +145,12 @@ class TokenCounter(Protocol):
     tokenizer (a loaded local model). Returns None when the count is not available now."""
 
     def count_prompt_tokens(self, request: ChatRequest) -> int | None: ...
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """An optional capability: ``/v1/audio/transcriptions`` and ``/v1/audio/translations``
+    (``request.task``). A whole answer, or with ``request.stream`` the opened event stream."""
+
+    async def transcribe(self, request: TranscriptionRequest, model: str
+                         ) -> AudioAnswer | AudioStream: ...

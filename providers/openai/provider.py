@@ -14,12 +14,14 @@ import orjson
 
 from providers.base import DeploymentConfig, RemoteDeploymentConfig
 from providers.http import HTTPClient
+from providers.openai.audio import AudioUpstream
 from providers.openai.images import (
     edit_body,
     event_usage,
     generation_body,
     images_from_upstream,
 )
+from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
@@ -132,6 +134,8 @@ class OpenAIProvider:
         self._stream_headers = {**self._headers, "accept": "text/event-stream"}
         self._timeout = config.timeouts(stream=False)
         self._stream_timeout = config.timeouts(stream=True)
+        self._audio = AudioUpstream(http, base, self._headers, self._timeout,
+                                    self._stream_timeout)
 
     async def _post(self, url: str, content: bytes, expect: str) -> ChatResult:
         return from_upstream(await self._post_raw(url, content), expect=expect)
@@ -188,6 +192,10 @@ class OpenAIProvider:
                 for event in decoder.feed(data):
                     usage = event_usage(event.data) or usage
                 yield StreamChunk(data, usage=usage)
+
+    async def transcribe(self, request: TranscriptionRequest, model: str
+                         ) -> AudioAnswer | AudioStream:
+        return await self._audio.transcribe(request, model)
 
     async def stream(self, request: ChatRequest, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:

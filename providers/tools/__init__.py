@@ -1,0 +1,1 @@
+"""Tool backends beyond chat: speech to text, OCR, object detection, images."""
