@@ -14,9 +14,9 @@ from tests.conftest import MASTER_KEY, GatewayFactory
 pytest.importorskip("onnxruntime", reason="the tools extra: pip install -e '.[tools]'")
 pytest.importorskip("skimage", reason="the dev extra: scikit-image's photographs")
 
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from tests.tool_files import image_bytes, photograph, scanned_pdf  # noqa: E402
+from tests.tool_files import image_bytes, photograph, scanned_pdf
 
 AUTH = {"Authorization": f"Bearer {MASTER_KEY}"}
 
@@ -185,7 +185,8 @@ def test_auth_allowlists_and_metrics(detect_gateway: str, photos: dict[str, byte
     assert error_of(detect(url, photos["chelsea"], headers={"Authorization": "Bearer no"}),
                     401)["code"] == "invalid_api_key"
     key = httpx.post(f"{url}/v1/keys", headers=AUTH, json={"models": ["other"]}).json()["key"]
-    denied = detect(url, photos["chelsea"], model="yolo", headers={"Authorization": f"Bearer {key}"})
+    denied = detect(url, photos["chelsea"], model="yolo",
+                    headers={"Authorization": f"Bearer {key}"})
     assert error_of(denied, 403)["code"] == "model_not_allowed"
     allowed = httpx.post(f"{url}/v1/keys", headers=AUTH, json={"models": ["yolo"], "rpm": 1}
                          ).json()["key"]
@@ -203,8 +204,8 @@ def test_auth_allowlists_and_metrics(detect_gateway: str, photos: dict[str, byte
 
 def test_path_and_labels_override_the_default_weights(make_gateway: GatewayFactory,
                                                       photos: dict[str, bytes]) -> None:
-    from providers.tools.yolo import DEFAULT_WEIGHTS
     from providers.tools.service import package_file
+    from providers.tools.yolo import DEFAULT_WEIGHTS
 
     weights = package_file(*DEFAULT_WEIGHTS, "weights")
     labels = [f"class-{i}" for i in range(80)]
