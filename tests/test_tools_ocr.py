@@ -189,3 +189,23 @@ def test_a_page_with_nothing_on_it(ocr_gateway: str) -> None:
     blank = image_bytes(Image.new("RGB", (400, 200), "white"), "PNG")
     answer = ocr(ocr_gateway, blank).json()
     assert answer == {"text": "", "pages": [{"page": 1, "text": "", "method": "ocr"}]}
+
+
+def test_path_points_at_other_models(make_gateway: GatewayFactory) -> None:
+    """``path``: a folder of PaddleOCR ONNX models (here the bundled ones, found through the
+    package's file list), or a tessdata folder (here Debian's)."""
+    import importlib.metadata
+    from pathlib import Path
+
+    files = importlib.metadata.distribution("rapidocr-onnxruntime").files or []
+    det = next(f for f in files if f.name.endswith("det_infer.onnx"))
+    models = Path(str(det.locate())).parent
+    tessdata = next(Path("/usr/share/tesseract-ocr").glob("*/tessdata"))
+    url = make_gateway({"models": [
+        {"name": "paddle", "provider": "ocr", "path": str(models)},
+        {"name": "tess", "provider": "ocr", "engine": "tesseract", "path": str(tessdata)},
+    ]})
+    scan = image_bytes(scanned_page(ENGLISH), "PNG")
+    for model in ("paddle", "tess"):
+        answer = ocr(url, scan, model=model).json()
+        assert similar(answer["text"], "\n".join(ENGLISH)) > 0.9, (model, answer)

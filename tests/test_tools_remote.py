@@ -134,3 +134,26 @@ def test_tool_config_errors() -> None:
     assert "no such file" in problem({"name": "y", "provider": "yolo", "path": "/nope.onnx"})
     assert "unknown key" in problem({"name": "o", "provider": "ocr", "colour": "red"})
     assert "engine" in problem({"name": "o", "provider": "ocr", "engine": "paddle"})
+
+
+def test_a_remote_that_is_down_falls_back(make_gateway: GatewayFactory) -> None:
+    edge = make_gateway({"models": [
+        {"name": "detector", "provider": "yolo", "api_base": f"http://127.0.0.1:{free_port()}",
+         "retries": 0, "fallbacks": ["local-yolo"]},
+        {"name": "local-yolo", "provider": "yolo", "threads": 1},
+    ]})
+    response = post(edge, "detect", photograph("chelsea"), MASTER_KEY, model="detector")
+    assert response.status_code == 200, response.text
+    assert response.json()["objects"][0]["label"] == "cat"
+
+
+def test_ocr_path_must_hold_the_engine_files(tmp_path: Any) -> None:
+    def problem(entry: dict[str, Any]) -> str:
+        with pytest.raises(ConfigError) as raised:
+            validate({"models": [{"name": "o", "provider": "ocr", **entry}]})
+        return str(raised.value)
+
+    assert "no *det*.onnx and *rec*.onnx" in problem({"path": str(tmp_path)})
+    assert "no kor.traineddata" in problem({"path": str(tmp_path), "engine": "tesseract",
+                                            "languages": ["kor"]})
+    assert "not a folder" in problem({"path": __file__})

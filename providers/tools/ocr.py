@@ -18,6 +18,7 @@ import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, PositiveInt, ValidationError, model_validator
@@ -26,7 +27,7 @@ from providers.base import DeploymentConfig
 from providers.http import HTTPClient
 from providers.local.runtime import ModelWorker, TurnQueue
 from providers.tools import documents
-from providers.tools.readers import RapidReader, Reader, TesseractReader
+from providers.tools.readers import RapidReader, Reader, TesseractReader, paddle_models
 from providers.tools.service import INSTALL_HINT, NoChat, RemoteTool, ToolConfig, require_tools
 from wire.errors import UpstreamError, UpstreamUnavailable
 from wire.tools import OCRLine, OCRPage, OCRRequest, OCRResult
@@ -53,7 +54,9 @@ class OCRConfig(ToolConfig):
         # the config names on purpose must be installed.
         if "engine" in self.model_fields_set:
             require_tools(ENGINE_MODULES[self.engine], "ocr")
-        if self.engine == "tesseract" and _installed(ENGINE_MODULES["tesseract"]):
+        if self.path is not None:
+            _check_path(self.path, self.engine, self.languages)
+        elif self.engine == "tesseract" and _installed(ENGINE_MODULES["tesseract"]):
             _check_tesseract(self.languages)
         return self
 
@@ -77,6 +80,18 @@ def _check_tesseract(languages: tuple[str, ...]) -> None:
             raise ValueError(f"languages: '{code}' is not installed for tesseract (installed: "
                              f"{', '.join(sorted(installed))}); apt-get install "
                              f"tesseract-ocr-{code}")
+
+
+def _check_path(path: Path, engine: str, languages: tuple[str, ...]) -> None:
+    """``path`` is a folder of PaddleOCR ONNX models (rapidocr) or a tessdata folder."""
+    if not path.is_dir():
+        raise ValueError(f"path: not a folder: {path}")
+    if engine == "rapidocr":
+        paddle_models(path)
+        return
+    for code in languages:
+        if not (path / f"{code}.traineddata").is_file():
+            raise ValueError(f"path: {path} has no {code}.traineddata")
 
 
 def _load_reader(config: OCRConfig) -> Reader:

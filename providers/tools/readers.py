@@ -32,7 +32,7 @@ class RapidReader:
 
         options: dict[str, Any] = {"intra_op_num_threads": threads}
         if path is not None:
-            options |= _paddle_models(path)
+            options |= paddle_models(path)
         self._ocr = RapidOCR(**options)
 
     def read(self, image: Any) -> list[OCRLine]:
@@ -50,14 +50,14 @@ class RapidReader:
         del self._ocr
 
 
-def _paddle_models(folder: Path) -> dict[str, str]:
+def paddle_models(folder: Path) -> dict[str, str]:
     found: dict[str, str] = {}
     for part in ("det", "rec", "cls"):
         files = sorted(folder.glob(f"*{part}*.onnx"))
         if files:
             found[f"{part}_model_path"] = str(files[0])
     if "det_model_path" not in found or "rec_model_path" not in found:
-        raise ValueError(f"{folder} holds no *det*.onnx and *rec*.onnx models")
+        raise ValueError(f"path: {folder} holds no *det*.onnx and *rec*.onnx models")
     return found
 
 
