@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import logging
+import re
 import sys
 import time
 from typing import Any
@@ -135,6 +136,16 @@ def error_of(response: httpx.Response, status: int = 400) -> dict[str, Any]:
     return error
 
 
+def empty_pdf() -> bytes:
+    import io
+
+    import pypdfium2 as pdfium
+
+    out = io.BytesIO()
+    pdfium.PdfDocument.new().save(out)
+    return out.getvalue()
+
+
 def test_bad_files_are_clear_400s_and_the_server_keeps_serving(ocr_gateway: str) -> None:
     url = ocr_gateway
     encrypted = error_of(ocr(url, text_pdf([ENGLISH], encrypt="secret")))
@@ -142,6 +153,7 @@ def test_bad_files_are_clear_400s_and_the_server_keeps_serving(ocr_gateway: str)
     corrupt = text_pdf([ENGLISH])[:300]
     assert "damaged" in error_of(ocr(url, corrupt))["message"]
     assert "empty" in error_of(ocr(url, b""))["message"]
+    assert error_of(ocr(url, empty_pdf()))["param"] == "file"  # PDFium refuses 0 pages
     assert "neither a PDF nor an image" in error_of(ocr(url, b"hello, world"))["message"]
     too_long = error_of(ocr(url, text_pdf([["page"]] * 6), model="ocr"))
     assert "6 pages" in too_long["message"] and "at most 5" in too_long["message"]
@@ -168,13 +180,15 @@ def test_a_client_that_goes_away_stops_the_pages_not_started(
                                     "max_pages": 50}]})
     pages = [scanned_page([f"Page {i}", *ENGLISH]) for i in range(30)]
     document = scanned_pdf(pages)
-    with caplog.at_level(logging.INFO, logger="gateway"), pytest.raises(httpx.ReadTimeout):
-        httpx.post(f"{url}/v1/tools/ocr", headers=AUTH, timeout=httpx.Timeout(5, read=3),
-                   files={"file": ("scan.pdf", document, "application/pdf")})
-    deadline = time.monotonic() + 60
-    while "pages not read" not in caplog.text and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert "pages not read (the request ended)" in caplog.text
+    with caplog.at_level(logging.INFO, logger="gateway"):
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{url}/v1/tools/ocr", headers=AUTH, timeout=httpx.Timeout(5, read=3),
+                       files={"file": ("scan.pdf", document, "application/pdf")})
+        deadline = time.monotonic() + 60
+        while "pages not read" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.1)
+    assert re.search(r"the request ended; (\d+) of 30 pages not read", caplog.text)
+    assert int(re.search(r"(\d+) of 30", caplog.text)[1]) > 10  # type: ignore[index]
     # and the deployment is free again for the next document
     assert ocr(url, text_pdf([ENGLISH])).status_code == 200
 

@@ -19,6 +19,7 @@ from wire.errors import InvalidRequest
 from wire.tools import OCRLine
 
 PDFIUM_LOCK = threading.Lock()
+MAX_RENDER_PIXELS = 40_000_000  # a page larger than this at ``dpi`` is rendered smaller
 IMAGE_KINDS = ("png", "jpeg", "tiff", "webp", "bmp")
 _MAGIC = (
     (b"%PDF-", "pdf"),
@@ -84,16 +85,33 @@ class PdfText:
     lines: list[OCRLine]
 
 
+def page_scale(width_pt: float, height_pt: float, dpi: float) -> float:
+    """Pixels per PDF point for a page rendered at ``dpi``, less for a huge page."""
+    scale = dpi / 72
+    pixels = width_pt * height_pt * scale * scale
+    return scale if pixels <= MAX_RENDER_PIXELS else scale * (MAX_RENDER_PIXELS / pixels) ** 0.5
+
+
+def _page_error(index: int) -> InvalidRequest:
+    return bad_file(f"Page {index + 1} of the PDF is damaged: PDFium cannot read it.")
+
+
 def pdf_text(document: Any, index: int, dpi: float, with_lines: bool) -> PdfText | None:
     """Page ``index``'s text layer, or None when it has none (a scanned page)."""
+    import pypdfium2 as pdfium
+
     with PDFIUM_LOCK:
-        page = document[index]
-        textpage = page.get_textpage()
+        try:
+            page = document[index]
+            textpage = page.get_textpage()
+        except pdfium.PdfiumError:
+            raise _page_error(index) from None
         try:
             text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
             if not text.strip():
                 return None
-            lines = _pdf_lines(textpage, page.get_height(), dpi / 72) if with_lines else []
+            scale = page_scale(page.get_width(), page.get_height(), dpi)
+            lines = _pdf_lines(textpage, page.get_height(), scale) if with_lines else []
         finally:
             textpage.close()
             page.close()
@@ -114,11 +132,19 @@ def _pdf_lines(textpage: Any, height: float, scale: float) -> list[OCRLine]:
 
 
 def render_pdf_page(document: Any, index: int, dpi: float) -> Any:
-    """Page ``index`` as a PIL image (RGB) at ``dpi``."""
+    """Page ``index`` as a PIL image (RGB) at ``dpi`` (see ``page_scale``)."""
+    import pypdfium2 as pdfium
+
     with PDFIUM_LOCK:
-        page = document[index]
         try:
-            return page.render(scale=dpi / 72).to_pil().convert("RGB")
+            page = document[index]
+        except pdfium.PdfiumError:
+            raise _page_error(index) from None
+        try:
+            scale = page_scale(page.get_width(), page.get_height(), dpi)
+            return page.render(scale=scale).to_pil().convert("RGB")
+        except pdfium.PdfiumError:
+            raise _page_error(index) from None
         finally:
             page.close()
 
@@ -153,5 +179,8 @@ def frame_count(image: Any) -> int:
 def frames(image: Any) -> Iterator[Any]:
     """Each frame (a multi-page TIFF has several) as an RGB image."""
     for i in range(frame_count(image)):
-        image.seek(i)
-        yield image.convert("RGB")
+        try:
+            image.seek(i)
+            yield image.convert("RGB")
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise bad_file(f"Page {i + 1} of the image cannot be read: {exc}") from None

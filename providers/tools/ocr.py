@@ -96,7 +96,7 @@ def _check_path(path: Path, engine: str, languages: tuple[str, ...]) -> None:
 
 def _load_reader(config: OCRConfig) -> Reader:
     if config.engine == "tesseract":
-        return TesseractReader(config.path, config.languages, config.psm)
+        return TesseractReader(config.path, config.languages, config.psm, config.timeout_s)
     return RapidReader(config.path, 1 if config.threads > 1 else -1)
 
 
@@ -173,8 +173,9 @@ class OCRTool(NoChat):
                 image = await asyncio.to_thread(documents.render_pdf_page, document, i, dpi)
                 pages.append(self._read_on_pool(reader, image, i + 1, lines, room))
             return [p if isinstance(p, OCRPage) else await p for p in pages]
-        finally:
-            _cancel(self._name, pages)
+        except BaseException:
+            _stop(self._name, pages, count)
+            raise
 
     def _read_on_pool(self, reader: Reader, image: Any, number: int, lines: bool,
                       room: asyncio.Semaphore | None = None) -> asyncio.Future[OCRPage]:
@@ -196,8 +197,9 @@ class OCRTool(NoChat):
                 frame = await asyncio.to_thread(next, frames)
                 pages.append(self._read_on_pool(reader, frame, number, request.lines))
             return [p if isinstance(p, OCRPage) else await p for p in pages]
-        finally:
-            _cancel(self._name, pages)
+        except BaseException:
+            _stop(self._name, pages, count)
+            raise
 
     async def _ocr_remote(self, request: OCRRequest, model: str) -> OCRResult:
         assert self._remote is not None
@@ -225,8 +227,13 @@ def _read_page(reader: Reader, image: Any, number: int, lines: bool) -> OCRPage:
                    lines=found if lines else None)
 
 
-def _cancel(name: str, pages: list[OCRPage | asyncio.Future[OCRPage]]) -> None:
-    """Pages not yet started are dropped (the client went away, or a page failed)."""
-    dropped = sum(1 for p in pages if isinstance(p, asyncio.Future) and p.cancel())
-    if dropped:
-        log.info("ocr model %s: %d pages not read (the request ended)", name, dropped)
+def _stop(name: str, pages: list[OCRPage | asyncio.Future[OCRPage]], count: int) -> None:
+    """The request ended early (the client went away, or a page failed): the pages not yet
+    started are dropped."""
+    for page in pages:
+        if isinstance(page, asyncio.Future) and not page.done():
+            page.cancel()
+    read = sum(1 for p in pages if isinstance(p, OCRPage) or (
+        p.done() and not p.cancelled() and p.exception() is None))
+    log.info("ocr model %s: the request ended; %d of %d pages not read", name, count - read,
+             count)

@@ -66,7 +66,8 @@ class TesseractReader:
     page writes both its text (whose spacing is tesseract's own: Korean words are not split
     into syllables) and its word table (for the lines' boxes and confidences)."""
 
-    def __init__(self, path: Path | None, languages: tuple[str, ...], psm: int) -> None:
+    def __init__(self, path: Path | None, languages: tuple[str, ...], psm: int,
+                 timeout_s: float = 0) -> None:
         from pytesseract import pytesseract
 
         self._tesseract = pytesseract
@@ -75,13 +76,15 @@ class TesseractReader:
             config += f' --tessdata-dir "{path}"'
         self._config = config
         self._lang = "+".join(languages)
+        self._timeout = int(timeout_s)  # a page's longest run (0: none); then an error
         # Pages run in parallel on threads: one OpenMP thread per tesseract process.
         os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
     def read(self, image: Any) -> list[OCRLine]:
         tesseract = self._tesseract
         with tesseract.save(image) as (base, filename):
-            tesseract.run_tesseract(filename, base, "txt tsv", self._lang, self._config)
+            tesseract.run_tesseract(filename, base, "txt tsv", self._lang, self._config,
+                                    timeout=self._timeout)
             text = Path(f"{base}.txt").read_text(encoding="utf-8")
             table = tesseract.file_to_dict(Path(f"{base}.tsv").read_text(encoding="utf-8"),
                                            "\t", 11)
