@@ -71,6 +71,9 @@ class YoloEngine:
         options = ort.SessionOptions()
         options.intra_op_num_threads = config.threads
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: spinning threads would take the CPU from the event
+        # loop (and the other requests) right when an answer is being sent.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options,
                                              providers=["CPUExecutionProvider"])
         meta = self._session.get_modelmeta().custom_metadata_map

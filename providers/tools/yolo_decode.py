@@ -42,12 +42,13 @@ def letterbox(image: Any, size: tuple[int, int]) -> tuple[np.ndarray, Letterbox]
     scale = min(height / image.height, width / image.width)
     new_w, new_h = round(image.width * scale), round(image.height * scale)
     pad_x, pad_y = (width - new_w) // 2, (height - new_h) // 2
-    canvas = Image.new("RGB", (width, height), (PAD_GREY, PAD_GREY, PAD_GREY))
     resized = image if (new_w, new_h) == image.size else image.resize(
         (new_w, new_h), Image.Resampling.BILINEAR)
-    canvas.paste(resized, (pad_x, pad_y))
-    tensor = np.asarray(canvas, dtype=np.float32).transpose(2, 0, 1)[None] / 255.0
-    return np.ascontiguousarray(tensor), Letterbox(scale, pad_x, pad_y)
+    canvas = np.full((height, width, 3), PAD_GREY, dtype=np.uint8)
+    canvas[pad_y:pad_y + new_h, pad_x:pad_x + new_w] = np.asarray(resized)
+    tensor = np.empty((1, 3, height, width), dtype=np.float32)
+    np.multiply(canvas.transpose(2, 0, 1), np.float32(1 / 255), out=tensor[0])
+    return tensor, Letterbox(scale, pad_x, pad_y)
 
 
 def layout_of(shape: tuple[int, ...], classes: int | None) -> tuple[Layout, bool]:
