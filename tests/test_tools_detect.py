@@ -214,3 +214,15 @@ def test_path_and_labels_override_the_default_weights(make_gateway: GatewayFacto
     objects = detect(url, photos["chelsea"]).json()["objects"]
     assert objects and objects[0]["label"] == "class-15"  # COCO's 15 is "cat"
     assert all(o["confidence"] >= 0.5 for o in objects)
+
+
+def test_without_model_the_first_tool_the_key_may_use_answers(
+        make_gateway: GatewayFactory, photos: dict[str, bytes]) -> None:
+    url = make_gateway({"models": [*yolo_models(), {"name": "yolo-b", "provider": "yolo",
+                                                    "threads": 1}]})
+    key = httpx.post(f"{url}/v1/keys", headers=AUTH, json={"models": ["yolo-b"]}).json()["key"]
+    response = detect(url, photos["chelsea"], headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200, response.text
+    metrics = httpx.get(f"{url}/metrics").text
+    assert 'gateway_requests_total{endpoint="/v1/tools/detect",model="yolo-b",status="200"}' \
+        in metrics

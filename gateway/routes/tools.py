@@ -2,7 +2,8 @@
 the tool's fields) to an ``ocr`` / ``yolo`` deployment (local or remote) through the router,
 so keys, allowlists, rpm, retries, fallbacks, usage and metrics apply as to chat.
 
-Without ``model`` the first configured model that has the capability answers.
+Without ``model`` the first configured model that has the tool (and that the key may use)
+answers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from gateway.access.auth import Caller
 from gateway.routes.common import ModelCall, parse_model, until_disconnected
 from gateway.routing.router import Router
 from gateway.state import app_state
@@ -61,10 +63,12 @@ async def _read_form(request: Request) -> tuple[dict[str, str], ToolFile]:
         await form.close()
 
 
-def _default_model(router: Router, capability: type, what: str) -> str:
+def _default_model(router: Router, capability: type, what: str, caller: Caller) -> str:
+    """The first configured model with the tool that the caller may use."""
     for name, _ in router.names():
         route = router.resolve(name)
-        if all(isinstance(d.provider, capability) for d in route.deployments):
+        if caller.may_use(name) and all(isinstance(d.provider, capability)
+                                        for d in route.deployments):
             return name
     raise InvalidRequest(f"No configured model supports {what}; name one with 'model'.",
                          param="model")
@@ -81,7 +85,7 @@ async def _tool_call(request: Request, capability: type, what: str
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
     fields, file = await _read_form(request)
-    name = fields.get("model") or _default_model(gateway.router, capability, what)
+    name = fields.get("model") or _default_model(gateway.router, capability, what, caller)
     route = gateway.router.resolve(name)
     request.state.model = route.model
     caller.check_model(route.model)
