@@ -171,7 +171,7 @@ def test_without_the_tools_extra_text_layers_still_work(
     url = make_gateway({"models": [{"name": "ocr", "provider": "ocr"}]})
     assert ocr(url, text_pdf([ENGLISH])).json()["pages"][0]["method"] == "text"
     error = error_of(ocr(url, scanned_pdf([scanned_page(ENGLISH)])), 503)
-    assert "pip install 'ai-gateway[tools]'" in error["message"]
+    assert "pip install -e '.[tools]'" in error["message"]
 
 
 def test_a_client_that_goes_away_stops_the_pages_not_started(

@@ -115,7 +115,7 @@ def test_a_local_detector_without_onnxruntime_is_one_line_naming_the_install(
     message = str(raised.value)
     assert "\n" not in message
     assert message.startswith("models.yaml: models[0]:")
-    assert "pip install 'ai-gateway[tools]'" in message and "onnxruntime" in message
+    assert "pip install -e '.[tools]'" in message and "onnxruntime" in message
     remote = validate({"models": [{"name": "yolo", "provider": "yolo",
                                    "api_base": "http://gpu-box:8000"}]})
     assert remote.models[0].provider == "yolo"

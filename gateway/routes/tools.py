@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
+from gateway.http.forms import read_form
 from gateway.routes.common import ModelCall, parse_model, until_disconnected
 from gateway.routing.router import Router
 from gateway.state import app_state
@@ -24,8 +23,6 @@ from providers.base import Detector, OCRProvider
 from wire.errors import InvalidRequest
 from wire.openai import APIRequest
 from wire.tools import DetectRequest, OCRRequest, ToolFile
-
-MAX_FIELDS = 32
 
 
 class DetectForm(BaseModel):
@@ -39,28 +36,15 @@ class DetectForm(BaseModel):
 
 
 async def _read_form(request: Request) -> tuple[dict[str, str], ToolFile]:
-    """The text fields and the uploaded ``file``; a 400 for a body that is not a
-    multipart form with a file in it."""
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise InvalidRequest("The request body must be multipart/form-data with the file in "
-                             f"the field 'file' (got '{content_type or 'none'}').", param="file")
-    try:
-        form = await request.form(max_files=1, max_fields=MAX_FIELDS)
-    except HTTPException as exc:
-        raise InvalidRequest(f"The multipart body cannot be read: {exc.detail}",
-                             param="file") from None
-    try:
-        fields = {name: value for name, value in form.multi_items() if isinstance(value, str)}
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise InvalidRequest("Missing required parameter: 'file' (the document or image, "
-                                 "as a file upload).", param="file")
-        data = await upload.read()
-        return fields, ToolFile(data, upload.filename or "file",
-                                upload.content_type or "application/octet-stream")
-    finally:
-        await form.close()
+    """The text fields and the uploaded ``file``; a 400 for a body that is not a multipart
+    form with a file in it (gateway/http/forms.py reads it)."""
+    fields, files = await read_form(request)
+    upload = next((f for f in files if f.field == "file"), None)
+    if upload is None:
+        raise InvalidRequest("Missing required parameter: 'file' (the document or image, as a "
+                             "file upload).", param="file")
+    return fields, ToolFile(upload.data, upload.filename or "file",
+                            upload.content_type or "application/octet-stream")
 
 
 def _default_model(router: Router, capability: type, what: str, caller: Caller) -> str:

@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-import secrets
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Self
 
 from pydantic import Field, PositiveInt, model_validator
 
+from providers import multipart
 from providers.base import DeploymentConfig
 from providers.http import HTTPClient, UpstreamResponse
 from providers.openai.provider import error_from_body
 from wire.errors import InvalidRequest
+from wire.images import UploadedFile
 from wire.openai import ChatRequest, ChatResult, StreamChunk
 from wire.tools import ToolFile
 
-INSTALL_HINT = "pip install 'ai-gateway[tools]'"
+INSTALL_HINT = "pip install -e '.[tools]' (in the gateway's checkout)"
 
 
 class ToolConfig(DeploymentConfig):
@@ -98,22 +99,6 @@ class NoChat:
 # -- the remote service -------------------------------------------------------------------------
 
 
-def encode_form(fields: Iterable[tuple[str, str]], file: ToolFile) -> tuple[bytes, str]:
-    """A multipart/form-data body (the text fields, then the file as ``file``) and its
-    content type."""
-    boundary = secrets.token_hex(16)
-    parts: list[bytes] = []
-    for name, value in fields:
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                     f"{value}\r\n".encode())
-    filename = file.filename.translate({ord('"'): "%22", ord("\r"): "%0D", ord("\n"): "%0A"})
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-                 f'filename="{filename}"\r\nContent-Type: {file.content_type}\r\n\r\n'.encode())
-    parts.append(file.data)
-    parts.append(f"\r\n--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
-
-
 class RemoteTool:
     """POSTs a tool call to ``{api_base}/v1/tools/{kind}``; an error answer becomes the
     gateway's error, classified by its HTTP status."""
@@ -132,7 +117,8 @@ class RemoteTool:
     async def post(self, fields: list[tuple[str, str]], file: ToolFile, query: str = ""
                    ) -> tuple[bytes, str]:
         """The answer's body and content type."""
-        body, content_type = encode_form(fields, file)
+        upload = UploadedFile("file", file.filename, file.content_type, file.data)
+        body, content_type = multipart.encode(fields, [upload])
         url = f"{self._url}?{query}" if query else self._url
         async with self._http.post(url, content=body, timeout=self._timeout,
                                    headers={**self._headers, "content-type": content_type}
