@@ -13,7 +13,9 @@ from providers.local.llama_cpp import LlamaCppProvider
 from providers.local.onnx import OnnxProvider
 from providers.ollama import OllamaProvider
 from providers.openai import OpenAICompatibleProvider, OpenAIProvider
+from providers.tools.ocr import OCRTool
 from providers.tools.whisper import WhisperProvider
+from providers.tools.yolo import YoloTool
 
 PROVIDERS: dict[str, type[Provider]] = {
     "openai": OpenAIProvider,
@@ -24,6 +26,8 @@ PROVIDERS: dict[str, type[Provider]] = {
     "llama-cpp": LlamaCppProvider,
     "onnx": OnnxProvider,
     "whisper": WhisperProvider,
+    "ocr": OCRTool,
+    "yolo": YoloTool,
 }
 
 

@@ -16,6 +16,7 @@ from providers.http import HTTPClient, Timeout
 from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk
+from wire.tools import DetectAnswer, DetectRequest, OCRRequest, OCRResult
 
 
 class DeploymentConfig(BaseModel):
@@ -154,3 +155,17 @@ class Transcriber(Protocol):
 
     async def transcribe(self, request: TranscriptionRequest, model: str
                          ) -> AudioAnswer | AudioStream: ...
+
+
+@runtime_checkable
+class OCRProvider(Protocol):
+    """An optional capability: ``/v1/tools/ocr`` (a PDF or an image read as text)."""
+
+    async def ocr(self, request: OCRRequest, model: str) -> OCRResult: ...
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """An optional capability: ``/v1/tools/detect`` (objects found in an image)."""
+
+    async def detect(self, request: DetectRequest, model: str) -> DetectAnswer: ...
