@@ -1,5 +1,6 @@
-"""The chat provider every local backend is: an ``Engine`` (a loaded model: chat template,
-tokenizer, token generation) behind a ``ModelWorker`` thread and a ``TurnQueue``.
+"""The chat provider every local backend is: ``parallel`` engines (a loaded model's slots: chat
+template, tokenizer, token generation) behind a ``ModelWorker`` (a thread per slot) and a
+``TurnQueue`` that hands out the slots.
 
 A request is checked and its prompt tokenized (off the event loop) before it queues, so a bad
 field or a prompt longer than the context is a 400 at once. Streams follow the gateway's
@@ -31,8 +32,8 @@ from wire.openai import ChatRequest, ChatResult, StreamChunk, Usage
 
 
 class Engine(Protocol):
-    """A loaded model. ``encode_chat`` may run on any thread; ``generate`` runs on the model's
-    own thread and yields text pieces, then one ``Finish``."""
+    """One slot of a loaded model. ``encode_chat`` may run on any thread; ``generate`` runs on
+    the slot's own thread and yields text pieces, then one ``Finish``."""
 
     n_ctx: int
 
@@ -44,17 +45,24 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-Job = Callable[[threading.Event], Iterator[str | Finish]]
+Job = Callable[[Engine, threading.Event], Iterator[str | Finish]]
+Loader = Callable[[Engine | None], Engine]  # one slot's engine, given the first slot's
+
+
+def _generate(prompt: list[int], sampling: Sampling, budget: int, engine: Engine,
+              stop: threading.Event) -> Iterator[str | Finish]:
+    return engine.generate(prompt, sampling, budget, stop)
 
 
 class LocalChatProvider:
     """chat, stream, start/aclose (ManagedProvider) and count_prompt_tokens (TokenCounter)."""
 
-    def __init__(self, config: LocalConfig, loader: Callable[[], Engine]) -> None:
+    def __init__(self, config: LocalConfig, loader: Loader) -> None:
         self._name = config.name
         self._preload = config.preload
-        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader)
-        self._queue = TurnQueue(config.name, config.max_queue, config.queue_timeout_s)
+        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader, config.parallel)
+        self._queue = TurnQueue(config.name, config.max_queue, config.queue_timeout_s,
+                                config.parallel)
 
     async def start(self) -> None:
         if self._preload:
@@ -86,13 +94,13 @@ class LocalChatProvider:
         engine = await self._worker.load()
         prompt = await asyncio.to_thread(engine.encode_chat, messages)
         budget = completion_budget(len(prompt), engine.n_ctx, sampling.max_tokens)
-        return len(prompt), partial(engine.generate, prompt, sampling, budget)
+        return len(prompt), partial(_generate, prompt, sampling, budget)
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         prompt_tokens, job = await self._prepare(request)
         parts: list[str] = []
         finish = Finish("stop", 0)
-        async with self._queue.turn(), aclosing(self._worker.run(job)) as events:
+        async with self._queue.turn() as slot, aclosing(self._worker.run(slot, job)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event
@@ -107,7 +115,7 @@ class LocalChatProvider:
         answer = Answer(model)
         finish = Finish("stop", 0)
         first = True
-        async with self._queue.turn(), aclosing(self._worker.run(job)) as events:
+        async with self._queue.turn() as slot, aclosing(self._worker.run(slot, job)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event

@@ -39,19 +39,25 @@ class OnnxConfig(LocalConfig):
 
 
 class OnnxEngine:
-    """One loaded model folder. ``n_ctx`` is the model's context length, or less when the
-    deployment sets ``n_ctx``."""
+    """One slot of a loaded model folder: the slots share one ``og.Model`` (weights and
+    session) and each runs its own generator (its own KV cache) on its own thread. ``n_ctx`` is
+    the model's context length, or less when the deployment sets ``n_ctx``."""
 
-    def __init__(self, config: OnnxConfig) -> None:
+    def __init__(self, config: OnnxConfig, first: object = None) -> None:
         import onnxruntime_genai as og
 
         self._og = og
-        og_config = og.Config(str(config.path))
-        if config.n_threads:
-            og_config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-                "intra_op_num_threads": config.n_threads}}}}))
-        self.model = og.Model(og_config)
-        self.tokenizer = og.Tokenizer(self.model)
+        self.model: Any
+        self.tokenizer: Any
+        if isinstance(first, OnnxEngine):  # another slot of the same model
+            self.model, self.tokenizer = first.model, first.tokenizer
+        else:
+            og_config = og.Config(str(config.path))
+            if config.n_threads:
+                og_config.overlay(json.dumps({"model": {"decoder": {"session_options": {
+                    "intra_op_num_threads": config.n_threads}}}}))
+            self.model = og.Model(og_config)
+            self.tokenizer = og.Tokenizer(self.model)
         genai = json.loads((config.path / "genai_config.json").read_text(encoding="utf-8"))
         context = int(genai["model"]["context_length"])
         self.n_ctx = min(context, config.n_ctx or context)
