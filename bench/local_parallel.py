@@ -11,7 +11,8 @@ tokens/s (all clients' tokens / time until the last finished), and the gateway's
 ``/proc/PID/smaps_rollup`` (RSS, PSS, anonymous) and from ``/proc/PID/smaps`` for the model's
 own file (its mapped pages, counted in RSS once per mapping, in PSS once). Targets, for
 ``parallel: 2`` against ``parallel: 1`` at one thread per slot: aggregate >= 1.7x and the
-second client's first token within 0.3 s.
+second client's first token within 0.3 s. Last, embeddings of 64 short texts on an
+``embedding: true`` deployment of the GGUF: as one list, and one request per text.
 """
 
 from __future__ import annotations
@@ -178,4 +179,50 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results.append(measure(provider, path, parallel, threads, args))
     if not results:
         raise BenchError("nothing to measure")
-    return report(results)
+    return report(results) | {"embeddings": embeddings(args)}
+
+
+# --- embeddings ------------------------------------------------------------------------------
+
+TEXTS = [f"Short text number {i} about {('bread', 'dragons', 'rain', 'trains')[i % 4]}."
+         for i in range(64)]
+
+
+async def embed_rates(url: str, runs: int) -> dict[str, float]:
+    """inputs/s: the 64 texts as one request (one list), and as 64 requests one after another."""
+    async with httpx.AsyncClient(base_url=url, timeout=600) as http:
+        async def post(value: str | list[str]) -> None:
+            response = await http.post("/v1/embeddings", json={"model": "bench-embed",
+                                                                "input": value})
+            if response.status_code != 200:
+                raise BenchError(f"embeddings: HTTP {response.status_code}: {response.text}")
+
+        await post(TEXTS)  # warm-up
+        lists, singles = [], []
+        for _ in range(runs):
+            started = time.perf_counter()
+            await post(TEXTS)
+            lists.append(len(TEXTS) / (time.perf_counter() - started))
+            started = time.perf_counter()
+            for text in TEXTS:
+                await post(text)
+            singles.append(len(TEXTS) / (time.perf_counter() - started))
+    return {"list_inputs_per_s": sorted(lists)[len(lists) // 2],
+            "one_by_one_inputs_per_s": sorted(singles)[len(singles) // 2]}
+
+
+def embeddings(args: argparse.Namespace) -> dict[str, float]:
+    deployment = {"name": "bench-embed", "provider": "llama-cpp", "path": str(args.model),
+                  "n_ctx": args.n_ctx, "n_threads": args.threads, "embedding": True,
+                  "preload": True}
+    with tempfile.TemporaryDirectory(prefix="gateway-bench-embed-") as tmp:
+        proc, url = start(Path(tmp), deployment)
+        try:
+            rates = asyncio.run(embed_rates(url, args.runs))
+        finally:
+            proc.terminate()
+            proc.wait(20)
+    print(f"\nembeddings, {len(TEXTS)} short texts, n_threads {args.threads}: one request with "
+          f"the list {rates['list_inputs_per_s']:.0f} inputs/s; one request per text "
+          f"{rates['one_by_one_inputs_per_s']:.0f} inputs/s")
+    return rates
