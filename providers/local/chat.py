@@ -45,22 +45,24 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-Job = Callable[[Engine, threading.Event], Iterator[str | Finish]]
-Loader = Callable[[Engine | None], Engine]  # one slot's engine, given the first slot's
+Job = Callable[[threading.Event], Iterator[str | Finish]]
 
 
-def _generate(prompt: list[int], sampling: Sampling, budget: int, engine: Engine,
-              stop: threading.Event) -> Iterator[str | Finish]:
-    return engine.generate(prompt, sampling, budget, stop)
+def _job(prompt: list[int], sampling: Sampling, budget: int, engine: Engine) -> Job:
+    """The generation, on the engine of the slot this request was given."""
+    return partial(engine.generate, prompt, sampling, budget)
 
 
 class LocalChatProvider:
     """chat, stream, start/aclose (ManagedProvider) and count_prompt_tokens (TokenCounter)."""
 
-    def __init__(self, config: LocalConfig, loader: Loader) -> None:
+    def __init__(self, config: LocalConfig, loader: Callable[[], Engine],
+                 more: Callable[[Engine], Engine] | None = None) -> None:
+        """``loader()``: the first slot's engine; ``more(first)``: each further slot's."""
         self._name = config.name
         self._preload = config.preload
-        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader, config.parallel)
+        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader, config.parallel,
+                                                        more)
         self._queue = TurnQueue(config.name, config.max_queue, config.queue_timeout_s,
                                 config.parallel)
 
@@ -86,7 +88,7 @@ class LocalChatProvider:
     def _check(self, request: ChatRequest) -> None:
         """A backend's own refusals, before anything is loaded."""
 
-    async def _prepare(self, request: ChatRequest) -> tuple[int, Job]:
+    async def _prepare(self, request: ChatRequest) -> tuple[int, Callable[[Engine], Job]]:
         """The prompt's token count, and the generation to run once it is this request's turn."""
         self._check(request)
         sampling = sampling_from(request)
@@ -94,13 +96,14 @@ class LocalChatProvider:
         engine = await self._worker.load()
         prompt = await asyncio.to_thread(engine.encode_chat, messages)
         budget = completion_budget(len(prompt), engine.n_ctx, sampling.max_tokens)
-        return len(prompt), partial(_generate, prompt, sampling, budget)
+        return len(prompt), partial(_job, prompt, sampling, budget)
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         prompt_tokens, job = await self._prepare(request)
         parts: list[str] = []
         finish = Finish("stop", 0)
-        async with self._queue.turn() as slot, aclosing(self._worker.run(slot, job)) as events:
+        async with self._queue.turn() as slot, aclosing(
+                self._worker.run(job(self._worker.engine(slot)), slot)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event
@@ -115,7 +118,8 @@ class LocalChatProvider:
         answer = Answer(model)
         finish = Finish("stop", 0)
         first = True
-        async with self._queue.turn() as slot, aclosing(self._worker.run(slot, job)) as events:
+        async with self._queue.turn() as slot, aclosing(
+                self._worker.run(job(self._worker.engine(slot)), slot)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event

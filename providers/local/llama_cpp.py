@@ -55,7 +55,7 @@ class LlamaEngine:
     Not thread-safe except ``encode_chat``: generation and embedding run on the slot's own
     thread."""
 
-    def __init__(self, config: LlamaCppConfig, first: object = None) -> None:  # first: unused
+    def __init__(self, config: LlamaCppConfig) -> None:
         import llama_cpp
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 

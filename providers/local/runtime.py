@@ -110,12 +110,14 @@ _END = object()
 
 class ModelWorker(Generic[E]):
     """A model loaded on first use (or ``load()``) as ``slots`` engines, each with its own
-    thread. ``loader(first)`` makes one slot's engine; it gets the first slot's engine (None for
-    the first) so that a backend can share what slots may share."""
+    thread. ``loader()`` makes the first slot's engine; ``more(first)`` each further slot's
+    (default: ``loader()`` again), so that a backend can share what its slots may share."""
 
-    def __init__(self, name: str, loader: Callable[[E | None], E], slots: int = 1) -> None:
+    def __init__(self, name: str, loader: Callable[[], E], slots: int = 1,
+                 more: Callable[[E], E] | None = None) -> None:
         self._name = name
         self._loader = loader
+        self._more = more
         self._engines: list[E] = []
         self._lock = asyncio.Lock()
         self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"model-{name}-{i}")
@@ -136,10 +138,10 @@ class ModelWorker(Generic[E]):
             if not self._engines:
                 started = time.perf_counter()
                 try:
-                    engines: list[E] = []
-                    for slot in range(len(self._executors)):
-                        first = engines[0] if engines else None
-                        engines.append(await self.call(partial(self._loader, first), slot))
+                    engines = [await self.call(self._loader)]
+                    more = self._loader if self._more is None else partial(self._more, engines[0])
+                    for slot in range(1, len(self._executors)):
+                        engines.append(await self.call(more, slot))
                 except GatewayError:
                     raise
                 except Exception as exc:
@@ -164,15 +166,13 @@ class ModelWorker(Generic[E]):
             self._in_flight += change
             return self._in_flight
 
-    async def run(self, slot: int, job: Callable[[E, threading.Event], Iterator[T]]
+    async def run(self, job: Callable[[threading.Event], Iterator[T]], slot: int = 0
                   ) -> AsyncGenerator[T, None]:
-        """The items of ``job(engine, stop)``, made on the slot's thread with the slot's engine,
-        as they come. Closing this generator sets ``stop``, which the job checks after every
-        token."""
+        """The items of ``job(stop)``, made on the slot's thread, as they come. Closing this
+        generator sets ``stop``, which the job checks after every token."""
         loop = asyncio.get_running_loop()
         items: asyncio.Queue[object] = asyncio.Queue()
         stop = threading.Event()
-        engine = self._engines[slot]
 
         def work() -> None:
             item: object = None
@@ -181,7 +181,7 @@ class ModelWorker(Generic[E]):
             log.debug("model %s slot %d: generation started (%d in flight)", self._name, slot,
                       self._count(1))
             try:
-                for item in job(engine, stop):
+                for item in job(stop):
                     loop.call_soon_threadsafe(items.put_nowait, item)
             except Exception as exc:  # handed to the consumer, which raises it
                 loop.call_soon_threadsafe(items.put_nowait, exc)
