@@ -186,9 +186,10 @@ class ModelWorker(Generic[E]):
             except Exception as exc:  # handed to the consumer, which raises it
                 loop.call_soon_threadsafe(items.put_nowait, exc)
             finally:
+                left = self._count(-1)  # before the consumer can hand the slot on
                 loop.call_soon_threadsafe(items.put_nowait, _END)
                 log.debug("model %s slot %d: generation ended (%d in flight)", self._name, slot,
-                          self._count(-1))
+                          left)
             if isinstance(item, Finish) and item.cancelled:
                 log.info("model %s: the client went away; generation stopped after %d tokens",
                          self._name, item.completion_tokens)
