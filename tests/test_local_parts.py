@@ -72,6 +72,65 @@ async def test_queue_bounds() -> None:
         assert queue.waiting == 0
 
 
+async def test_slots_are_shared_first_come_first_served() -> None:
+    """2 slots: two requests hold one each at once, the third waits for whichever ends first and
+    gets that slot; a waiter that leaves passes its slot on to the next."""
+    queue = TurnQueue("m", max_queue=10, timeout_s=5, slots=2)
+    gates = [asyncio.Event() for _ in range(5)]
+    held: dict[int, int] = {}
+
+    async def user(i: int) -> None:
+        async with queue.turn() as slot:
+            held[i] = slot
+            await gates[i].wait()
+            del held[i]
+
+    tasks = []
+    for i in range(5):
+        tasks.append(asyncio.create_task(user(i)))
+        await asyncio.sleep(0)
+    assert held == {0: 0, 1: 1} and queue.waiting == 3 and queue.busy == 2
+    tasks[2].cancel()
+    gates[1].set()  # slot 1 goes to 3 (2 left), not to a newcomer
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert held == {0: 0, 3: 1} and queue.waiting == 1
+    gates[0].set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert held == {3: 1, 4: 0} and queue.waiting == 0
+    gates[3].set()
+    gates[4].set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert queue.busy == 0 and held == {}
+
+
+async def test_retry_after_counts_the_slots() -> None:
+    """The wait estimate is the turns ahead, ``slots`` at a time: with 4 slots busy and 3
+    waiting, one more waits one turn, not four."""
+    release = asyncio.Event()
+
+    async def hold(queue: TurnQueue) -> None:
+        async with queue.turn():
+            await release.wait()
+
+    retry_after = {}
+    for slots in (1, 4):
+        queue = TurnQueue("m", max_queue=3, timeout_s=5, slots=slots)
+        queue._turn_s = 10.0  # as if each turn lasted 10 s
+        tasks = [asyncio.create_task(hold(queue)) for _ in range(slots + 3)]
+        await asyncio.sleep(0)
+        assert queue.busy == slots and queue.waiting == 3
+        with pytest.raises(RateLimited) as full:
+            async with queue.turn():
+                pass
+        retry_after[slots] = int(full.value.headers["retry-after"])
+        release.set()
+        await asyncio.gather(*tasks)
+        release.clear()
+    assert retry_after == {1: 40, 4: 10}
+
+
 @pytest.mark.parametrize(("pieces", "stops", "sent", "hit"), [
     (["Hello", " wor", "ld"], ("world",), "Hello ", True),
     (["ab", "c", "d"], ("cx",), "abcd", False),

@@ -166,3 +166,33 @@ def test_onnx_conversion_answers_too(tmp_path: Path, make_gateway: GatewayFactor
     answer = client.chat.completions.create(model="smollm2-onnx", messages=QUESTION,  # type: ignore[arg-type]
                                             temperature=0, max_tokens=30)
     assert (answer.choices[0].message.content or "").startswith("The capital of France is Paris")
+
+
+def test_two_slots_answer_at_once(make_gateway: GatewayFactory, monkeypatch: pytest.MonkeyPatch,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    """SmolLM2 with parallel 2: the second client's first token comes while the first answer
+    is held mid-way (tests/local_hold.py), so both generate at once; both answers are the
+    model's own at temperature 0, and a seeded sample is the same on either slot."""
+    from tests.local_hold import HOLD_FROM, Hold
+
+    hold = Hold(monkeypatch, caplog)
+    url = make_gateway({"models": [{"name": "smollm2", "provider": "llama-cpp",
+                                    "path": str(smollm2()), "n_ctx": 2048, "n_threads": 1,
+                                    "parallel": 2}]}, master_key=None)
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    try:
+        streams = [client.chat.completions.create(
+            model="smollm2", messages=QUESTION, temperature=0, max_tokens=HOLD_FROM,  # type: ignore[arg-type]
+            stream=True) for _ in range(2)]
+        chunks = [iter(s) for s in streams]
+        texts = [next(c).choices[0].delta.content or "" for c in chunks]  # both first tokens
+    finally:
+        hold.release.set()
+    assert hold.starts("smollm2") == [(0, 1), (1, 2)]
+    texts = [t + "".join(c.choices[0].delta.content or "" for c in chunk if c.choices)
+             for t, chunk in zip(texts, chunks, strict=True)]
+    assert texts == [ANSWER, ANSWER]
+    sampled = {client.chat.completions.create(
+        model="smollm2", messages=QUESTION, temperature=1.0, seed=42,  # type: ignore[arg-type]
+        max_tokens=12).choices[0].message.content for _ in range(4)}
+    assert len(sampled) == 1

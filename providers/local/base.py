@@ -39,7 +39,8 @@ class LocalConfig(DeploymentConfig):
 
     path: Path
     n_ctx: PositiveInt | None = None  # context window (tokens); None: the backend's default
-    n_threads: PositiveInt | None = None  # CPU threads for inference; None: the backend's
+    n_threads: PositiveInt | None = None  # CPU threads per slot; None: the backend's choice
+    parallel: PositiveInt = 1  # generations at once (slots); more requests wait in the queue
     preload: bool = False  # load at start rather than on the first request
     max_queue: int = Field(default=16, ge=0)  # requests that may wait for the model; more: 429
     queue_timeout_s: float = Field(default=120.0, gt=0)  # longest wait for the model; then 429

@@ -1,5 +1,6 @@
-"""The chat provider every local backend is: an ``Engine`` (a loaded model: chat template,
-tokenizer, token generation) behind a ``ModelWorker`` thread and a ``TurnQueue``.
+"""The chat provider every local backend is: ``parallel`` engines (a loaded model's slots: chat
+template, tokenizer, token generation) behind a ``ModelWorker`` (a thread per slot) and a
+``TurnQueue`` that hands out the slots.
 
 A request is checked and its prompt tokenized (off the event loop) before it queues, so a bad
 field or a prompt longer than the context is a 400 at once. Streams follow the gateway's
@@ -31,8 +32,8 @@ from wire.openai import ChatRequest, ChatResult, StreamChunk, Usage
 
 
 class Engine(Protocol):
-    """A loaded model. ``encode_chat`` may run on any thread; ``generate`` runs on the model's
-    own thread and yields text pieces, then one ``Finish``."""
+    """One slot of a loaded model. ``encode_chat`` may run on any thread; ``generate`` runs on
+    the slot's own thread and yields text pieces, then one ``Finish``."""
 
     n_ctx: int
 
@@ -47,14 +48,23 @@ class Engine(Protocol):
 Job = Callable[[threading.Event], Iterator[str | Finish]]
 
 
+def _job(prompt: list[int], sampling: Sampling, budget: int, engine: Engine) -> Job:
+    """The generation, on the engine of the slot this request was given."""
+    return partial(engine.generate, prompt, sampling, budget)
+
+
 class LocalChatProvider:
     """chat, stream, start/aclose (ManagedProvider) and count_prompt_tokens (TokenCounter)."""
 
-    def __init__(self, config: LocalConfig, loader: Callable[[], Engine]) -> None:
+    def __init__(self, config: LocalConfig, loader: Callable[[], Engine],
+                 more: Callable[[Engine], Engine] | None = None) -> None:
+        """``loader()``: the first slot's engine; ``more(first)``: each further slot's."""
         self._name = config.name
         self._preload = config.preload
-        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader)
-        self._queue = TurnQueue(config.name, config.max_queue, config.queue_timeout_s)
+        self._worker: ModelWorker[Engine] = ModelWorker(config.name, loader, config.parallel,
+                                                        more)
+        self._queue = TurnQueue(config.name, config.max_queue, config.queue_timeout_s,
+                                config.parallel)
 
     async def start(self) -> None:
         if self._preload:
@@ -78,7 +88,7 @@ class LocalChatProvider:
     def _check(self, request: ChatRequest) -> None:
         """A backend's own refusals, before anything is loaded."""
 
-    async def _prepare(self, request: ChatRequest) -> tuple[int, Job]:
+    async def _prepare(self, request: ChatRequest) -> tuple[int, Callable[[Engine], Job]]:
         """The prompt's token count, and the generation to run once it is this request's turn."""
         self._check(request)
         sampling = sampling_from(request)
@@ -86,13 +96,14 @@ class LocalChatProvider:
         engine = await self._worker.load()
         prompt = await asyncio.to_thread(engine.encode_chat, messages)
         budget = completion_budget(len(prompt), engine.n_ctx, sampling.max_tokens)
-        return len(prompt), partial(engine.generate, prompt, sampling, budget)
+        return len(prompt), partial(_job, prompt, sampling, budget)
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult:
         prompt_tokens, job = await self._prepare(request)
         parts: list[str] = []
         finish = Finish("stop", 0)
-        async with self._queue.turn(), aclosing(self._worker.run(job)) as events:
+        async with self._queue.turn() as slot, aclosing(
+                self._worker.run(job(self._worker.engine(slot)), slot)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event
@@ -107,7 +118,8 @@ class LocalChatProvider:
         answer = Answer(model)
         finish = Finish("stop", 0)
         first = True
-        async with self._queue.turn(), aclosing(self._worker.run(job)) as events:
+        async with self._queue.turn() as slot, aclosing(
+                self._worker.run(job(self._worker.engine(slot)), slot)) as events:
             async for event in events:
                 if isinstance(event, Finish):
                     finish = event

@@ -50,8 +50,10 @@ class LlamaCppConfig(LocalConfig):
 
 
 class LlamaEngine:
-    """One loaded GGUF. Not thread-safe except ``encode_chat``: generation and embedding run
-    on the model's own thread."""
+    """One slot: a ``Llama`` (its own context and KV cache) over the GGUF. Each slot maps the
+    same file, so the weights are in memory once (the page cache), whatever ``parallel`` is.
+    Not thread-safe except ``encode_chat``: generation and embedding run on the slot's own
+    thread."""
 
     def __init__(self, config: LlamaCppConfig) -> None:
         import llama_cpp
@@ -194,7 +196,9 @@ class LlamaCppProvider(LocalChatProvider):
         if request.dimensions is not None and request.dimensions != engine.llama.n_embd():
             raise InvalidRequest(f"This model's embeddings have {engine.llama.n_embd()} "
                                  "dimensions.", param="dimensions")
-        async with self._queue.turn():
-            vectors, tokens = await self._worker.call(partial(engine.embed, inputs))
+        async with self._queue.turn() as slot:
+            slot_engine = self._worker.engine(slot)
+            assert isinstance(slot_engine, LlamaEngine)
+            vectors, tokens = await self._worker.call(partial(slot_engine.embed, inputs), slot)
         body = embedding_body(vectors, model, tokens, request.encoding_format)
         return ChatResult(body, Usage(tokens))

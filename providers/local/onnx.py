@@ -19,7 +19,7 @@ from pydantic import model_validator
 from providers.base import DeploymentConfig
 from providers.http import HTTPClient
 from providers.local.base import Finish, LocalConfig, Sampling, require_runtime, text_events
-from providers.local.chat import LocalChatProvider
+from providers.local.chat import Engine, LocalChatProvider
 from wire.errors import InvalidRequest
 from wire.openai import ChatRequest
 
@@ -39,19 +39,25 @@ class OnnxConfig(LocalConfig):
 
 
 class OnnxEngine:
-    """One loaded model folder. ``n_ctx`` is the model's context length, or less when the
-    deployment sets ``n_ctx``."""
+    """One slot of a loaded model folder: the slots share one ``og.Model`` (weights and
+    session) and each runs its own generator (its own KV cache) on its own thread. ``n_ctx`` is
+    the model's context length, or less when the deployment sets ``n_ctx``."""
 
-    def __init__(self, config: OnnxConfig) -> None:
+    def __init__(self, config: OnnxConfig, first: OnnxEngine | None = None) -> None:
         import onnxruntime_genai as og
 
         self._og = og
-        og_config = og.Config(str(config.path))
-        if config.n_threads:
-            og_config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-                "intra_op_num_threads": config.n_threads}}}}))
-        self.model = og.Model(og_config)
-        self.tokenizer = og.Tokenizer(self.model)
+        self.model: Any
+        self.tokenizer: Any
+        if first is not None:  # another slot of the same model
+            self.model, self.tokenizer = first.model, first.tokenizer
+        else:
+            og_config = og.Config(str(config.path))
+            if config.n_threads:
+                og_config.overlay(json.dumps({"model": {"decoder": {"session_options": {
+                    "intra_op_num_threads": config.n_threads}}}}))
+            self.model = og.Model(og_config)
+            self.tokenizer = og.Tokenizer(self.model)
         genai = json.loads((config.path / "genai_config.json").read_text(encoding="utf-8"))
         context = int(genai["model"]["context_length"])
         self.n_ctx = min(context, config.n_ctx or context)
@@ -106,11 +112,17 @@ class OnnxEngine:
                                  param="response_format") from None
 
 
+def _another_slot(config: OnnxConfig, first: Engine) -> Engine:
+    """A further slot: its own generators over the first slot's model and tokenizer."""
+    assert isinstance(first, OnnxEngine)
+    return OnnxEngine(config, first)
+
+
 class OnnxProvider(LocalChatProvider):
     Config: ClassVar[type[DeploymentConfig]] = OnnxConfig
 
     def __init__(self, config: OnnxConfig, http: HTTPClient) -> None:
-        super().__init__(config, partial(OnnxEngine, config))
+        super().__init__(config, partial(OnnxEngine, config), partial(_another_slot, config))
 
     def _check(self, request: ChatRequest) -> None:
         for field in ("presence_penalty", "frequency_penalty"):
