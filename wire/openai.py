@@ -105,8 +105,18 @@ class StreamChunk:
 
     ``usage_only`` marks the final chunk that carries only usage: the gateway always asks
     the backend for usage and drops this chunk when the client did not ask for it.
+    ``sse``, when set, is instead one or more chunks already encoded as server-sent events
+    (``data: {...}\n\n`` each, none with usage), relayed as they are: an OpenAI-speaking
+    upstream's bytes pass through without being split, parsed and encoded again (``data`` is
+    then empty).
     """
 
     data: bytes
     usage: Usage | None = None
     usage_only: bool = False
+    sse: bytes = b""
+
+    @property
+    def event(self) -> bytes:
+        """The chunk (or chunks) as server-sent events, ready to send."""
+        return self.sse or b"data: " + self.data + b"\n\n"
