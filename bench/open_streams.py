@@ -34,7 +34,7 @@ from overhead import (
 )
 
 BODY = json.dumps({"model": "bench", "messages": [{"role": "user", "content": "Say hi"}],
-                   "stream": True, "hold": True}).encode()
+                   "stream": True, "hold": True}, separators=(",", ":")).encode()
 TARGET_KB = 50
 
 
