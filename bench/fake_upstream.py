@@ -6,8 +6,10 @@ canned bytes, built once at start-up:
 
 * a ``chat.completion`` JSON object, or
 * when the body contains ``"stream":true``, a chunked ``text/event-stream`` of five
-  ``chat.completion.chunk`` events, a usage-only chunk when the body contains
-  ``"include_usage":true``, then ``data: [DONE]``.
+  ``chat.completion.chunk`` events (``"max_tokens":N``: N of them, for long streams), a
+  usage-only chunk when the body contains ``"include_usage":true``, then ``data: [DONE]``;
+  with ``"hold":true`` the stream sends its first event and then stays open until the client
+  closes it (``bench/open_streams.py``).
 
 The request JSON is never parsed: substring checks are enough and keep the server from being
 the bottleneck. Prints the port it listens on as its first line of stdout.
@@ -20,7 +22,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import json
+import re
 from typing import Any, cast
 
 import httptools
@@ -52,11 +56,16 @@ def _chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
             "model": MODEL, "choices": choices, **extra}
 
 
-def stream_payloads(include_usage: bool) -> list[bytes]:
-    """The ``data:`` payloads of one stream, ``[DONE]`` included."""
-    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": WORDS[0]},
-                                    *({"content": w} for w in WORDS[1:-1]),
-                                    {"content": WORDS[-1]}]
+def words(count: int) -> list[str]:
+    """The answer's pieces: the five canned ones, or ``count`` of them for a long stream."""
+    return WORDS if count == len(WORDS) else [WORDS[i % len(WORDS)] for i in range(count)]
+
+
+def stream_payloads(include_usage: bool, count: int = len(WORDS)) -> list[bytes]:
+    """The ``data:`` payloads of one stream of ``count`` content chunks, ``[DONE]`` included."""
+    pieces = words(count)
+    deltas: list[dict[str, Any]] = [{"role": "assistant", "content": pieces[0]},
+                                    *({"content": w} for w in pieces[1:])]
     chunks = [_chunk([{"index": 0, "delta": d, "logprobs": None,
                        "finish_reason": "stop" if i == len(deltas) - 1 else None}])
               for i, d in enumerate(deltas)]
@@ -75,20 +84,32 @@ def whole_response(status: bytes, body: bytes) -> bytes:
     return _head(status, headers) + body
 
 
-def stream_response(include_usage: bool) -> bytes:
-    headers = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
-               "transfer-encoding": "chunked"}
-    out = [_head(b"200 OK", headers)]
-    for payload in stream_payloads(include_usage):
-        event = b"data: " + payload + b"\n\n"
-        out.append(b"%x\r\n%s\r\n" % (len(event), event))
+_STREAM_HEADERS = {"content-type": "text/event-stream; charset=utf-8",
+                   "cache-control": "no-cache", "transfer-encoding": "chunked"}
+
+
+def _http_chunk(payload: bytes) -> bytes:
+    event = b"data: " + payload + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(event), event)
+
+
+@functools.cache
+def stream_response(include_usage: bool, count: int = len(WORDS)) -> bytes:
+    out = [_head(b"200 OK", _STREAM_HEADERS)]
+    out += (_http_chunk(payload) for payload in stream_payloads(include_usage, count))
     out.append(b"0\r\n\r\n")
     return b"".join(out)
 
 
+def chunk_count(body: bytes) -> int:
+    """``"max_tokens":N`` in the body (N <= 100,000): that many chunks; else five."""
+    match = re.search(rb'"max_tokens": ?(\d{1,6})[,}]', body)
+    count = int(match.group(1)) if match else len(WORDS)
+    return count if 1 <= count <= 100_000 else len(WORDS)
+
+
 COMPLETION = whole_response(b"200 OK", completion_body())
-STREAM = stream_response(include_usage=False)
-STREAM_WITH_USAGE = stream_response(include_usage=True)
+HELD_START = _head(b"200 OK", _STREAM_HEADERS) + _http_chunk(stream_payloads(False)[0])
 NOT_FOUND = whole_response(b"404 Not Found", b'{"error":{"message":"not found"}}')
 BAD_REQUEST = whole_response(b"400 Bad Request", b'{"error":{"message":"bad request"}}')
 
@@ -102,7 +123,9 @@ def answer(method: bytes, url: bytes, body: bytes) -> bytes:
         return NOT_FOUND
     if not is_set(body, b"stream"):
         return COMPLETION
-    return STREAM_WITH_USAGE if is_set(body, b"include_usage") else STREAM
+    if is_set(body, b"hold"):
+        return HELD_START
+    return stream_response(is_set(body, b"include_usage"), chunk_count(body))
 
 
 class UpstreamProtocol(asyncio.Protocol):
@@ -136,7 +159,9 @@ class UpstreamProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         response = answer(self._parser.get_method(), self._url, self._body)
-        self._reply(response, keep_alive=self._parser.should_keep_alive())
+        # (a held stream never ends: the connection stays open until the client closes it)
+        self._reply(response, keep_alive=self._parser.should_keep_alive()
+                    or response is HELD_START)
 
     def _reply(self, response: bytes, *, keep_alive: bool) -> None:
         if self._closing or self._transport is None:
@@ -168,11 +193,14 @@ def starlette_app() -> Any:
         body = await request.body()
         if not is_set(body, b"stream"):
             return Response(completion, media_type="application/json")
-        payloads = stream_payloads(is_set(body, b"include_usage"))
+        hold = is_set(body, b"hold")
+        payloads = stream_payloads(is_set(body, b"include_usage"), chunk_count(body))
 
         async def events() -> Any:
             for payload in payloads:
                 yield b"data: " + payload + b"\n\n"
+                if hold:
+                    await asyncio.Event().wait()  # until the client goes away
 
         return StreamingResponse(events(), media_type="text/event-stream; charset=utf-8")
 

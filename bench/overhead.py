@@ -41,6 +41,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import overhead_report as report
+
 BENCH_DIR = Path(__file__).resolve().parent
 LUA_SCRIPT = BENCH_DIR / "wrk" / "chat.lua"
 FAKE_UPSTREAM = BENCH_DIR / "fake_upstream.py"
@@ -62,14 +65,22 @@ class Scenario:
     stream: bool
     connections: int
     threads: int
+    chunks: int = 5  # content chunks per streamed answer (long: 500)
 
     @property
     def name(self) -> str:
-        return f"{'stream' if self.stream else 'non-stream'} c={self.connections}"
+        kind = "long stream" if self.chunks > 5 else "stream" if self.stream else "non-stream"
+        return f"{kind} c={self.connections}"
+
+    @property
+    def mode(self) -> str:  # bench/wrk/chat.lua's first argument
+        return "long" if self.chunks > 5 else "stream" if self.stream else "plain"
 
 
+LONG_CHUNKS = 500
 SCENARIOS = (Scenario(False, 1, 1), Scenario(False, 32, 2),
-             Scenario(True, 1, 1), Scenario(True, 32, 2))
+             Scenario(True, 1, 1), Scenario(True, 32, 2),
+             Scenario(True, 8, 2, LONG_CHUNKS))
 
 
 @dataclass(frozen=True)
@@ -90,6 +101,8 @@ class Result:
     p99_ms: float
     errors: dict[str, int]
     cpu_percent: dict[str, float]  # of one core: upstream, server, wrk
+    server_cpu_us: float = 0.0  # the server's CPU time per request, in microseconds
+    distribution_us: list[list[float]] | None = None  # [[percentile, latency us], ...]
 
 
 # --- processes -------------------------------------------------------------------------------
@@ -318,8 +331,9 @@ def wrk_numbers(cmd: Sequence[str], duration: int) -> dict[str, Any]:
 def run_wrk(target: Target, scenario: Scenario, duration: int) -> dict[str, Any]:
     numbers = wrk_numbers(
         ["wrk", f"-t{scenario.threads}", f"-c{scenario.connections}", f"-d{duration}s",
+         "--timeout", "30s",
          "-s", str(LUA_SCRIPT), target.base_url + CHAT_PATH,
-         "--", "stream" if scenario.stream else "plain", KEY], duration)
+         "--", scenario.mode, KEY], duration)
     errors = {k: v for k, v in numbers["errors"].items() if v}
     if numbers["requests"] == 0 or (errors and target.name in ("direct", "gateway")):
         raise BenchError(f"{target.name} {scenario.name}: {numbers['requests']} requests, "
@@ -336,20 +350,22 @@ def measure(target: Target, scenario: Scenario, duration: int, upstream: Target)
     with cpu_meter(pids, cpu):
         n = run_wrk(target, scenario, duration)
     seconds = n["duration_us"] / 1e6
+    server_cpu = cpu.get("server", cpu["upstream"]) / 100 * seconds
     return Result(target.name, scenario.name, n["requests"], round(seconds, 3),
                   round(n["requests"] / seconds, 1), n["p50_us"] / 1000, n["p99_us"] / 1000,
-                  n["errors"], cpu)
+                  n["errors"], cpu, round(server_cpu / n["requests"] * 1e6, 1),
+                  n.get("distribution_us"))
 
 
-def bench_all(upstream: Target, proxies: list[Target], duration: int
-              ) -> dict[str, list[Result]]:
+def bench_all(upstream: Target, proxies: list[Target], duration: int,
+              scenarios: Sequence[Scenario] = SCENARIOS) -> dict[str, list[Result]]:
     """Every scenario straight to the upstream and through each proxy, back to back within a
     scenario so that they share the machine's conditions of the moment."""
     targets = [upstream, *proxies]
     for target in targets:
         check_target(target)
     results: dict[str, list[Result]] = {t.name: [] for t in targets}
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         for target in targets:
             print(f"  {scenario.name:<16} {target.name:<8} ...", end=" ", flush=True)
             result = measure(target, scenario, duration, upstream)
@@ -374,13 +390,14 @@ def compare(scenario: Scenario, direct: Result, other: Result) -> dict[str, Any]
             "added_p50_ms": added, "goal": goal, "met": ok}
 
 
-def print_comparison(direct: list[Result], other: list[Result]) -> list[dict[str, Any]]:
+def print_comparison(direct: list[Result], other: list[Result],
+                     scenarios: Sequence[Scenario] = SCENARIOS) -> list[dict[str, Any]]:
     name = other[0].target
     print(f"\n{'scenario':<16}| {'direct req/s':>12} {'p50 ms':>7} {'p99 ms':>7} "
           f"| {name + ' req/s':>13} {'p50 ms':>7} {'p99 ms':>7} | {'ratio':>6} {'+p50 ms':>8}"
           f" | target")
     rows = []
-    for scenario, d, o in zip(SCENARIOS, direct, other, strict=True):
+    for scenario, d, o in zip(scenarios, direct, other, strict=True):
         row = compare(scenario, d, o)
         rows.append(row)
         mark = f"{row['goal']}: {'PASS' if row['met'] else 'FAIL'}"
@@ -426,6 +443,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "the least a Starlette + aiohttp proxy can cost)")
     parser.add_argument("--litellm-bin", metavar="PATH",
                         help="the litellm command (default: litellm on PATH), e.g. from a venv")
+    parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name contains "
+                        "TEXT, e.g. 'c=32' or 'long'")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     return parser.parse_args(argv)
 
@@ -440,10 +459,16 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, 
     print(f"wrk: {args.duration}s per run after a {WARMUP_S}s warm-up; gateway: "
           f"{args.workers} worker(s), http_client={args.http_client}; "
           f"upstream: {args.upstream}", flush=True)
-    results = bench_all(upstream, proxies, args.duration)
+    scenarios = [s for s in SCENARIOS if not args.only or args.only in s.name]
+    results = bench_all(upstream, proxies, args.duration, scenarios)
     comparisons = [row for name, rs in results.items() if name != "direct"
-                   for row in print_comparison(results["direct"], rs)]
+                   for row in print_comparison(results["direct"], rs, scenarios)]
     print_cpu([r for rs in results.values() for r in rs])
+    if "floor" in results:
+        comparisons += report.print_vs_floor(scenarios, results["direct"], results["gateway"],
+                                             results["floor"])
+    report.print_histograms([r for rs in results.values() for r in rs
+                             if r.scenario in ("non-stream c=32", "stream c=32")])
     warn_on_logs(workdir)
     return {"settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
             "results": [asdict(r) for rs in results.values() for r in rs],

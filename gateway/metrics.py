@@ -51,6 +51,7 @@ class Metrics:
                                registry=r, multiprocess_mode="livesum")
 
         self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
+        self._tokens: dict[str, tuple[Counter, Counter]] = {}
 
     def answered(self, model: str, endpoint: str, status: str, seconds: float) -> None:
         """One request answered: counted and timed (label children cached: hot path)."""
@@ -63,10 +64,14 @@ class Metrics:
         children[1].observe(seconds)
 
     def count_tokens(self, model: str, prompt: int, completion: int) -> None:
+        children = self._tokens.get(model)
+        if children is None:
+            children = self._tokens[model] = (self.tokens.labels(model, "prompt"),
+                                              self.tokens.labels(model, "completion"))
         if prompt:
-            self.tokens.labels(model, "prompt").inc(prompt)
+            children[0].inc(prompt)
         if completion:
-            self.tokens.labels(model, "completion").inc(completion)
+            children[1].inc(completion)
 
     def render(self) -> tuple[bytes, str]:
         if self.multiprocess:

@@ -67,9 +67,8 @@ class _AiohttpResponse:
     async def read(self) -> bytes:
         return await self._response.read()
 
-    async def iter_bytes(self) -> AsyncIterator[bytes]:
-        async for data in self._response.content.iter_any():
-            yield data
+    def iter_bytes(self) -> AsyncIterator[bytes]:
+        return self._response.content.iter_any()  # (no generator of our own around it)
 
 
 @functools.lru_cache(maxsize=256)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import orjson
 import pytest
 
@@ -11,9 +13,10 @@ from providers.openai.provider import (
     from_upstream_chunk,
     to_upstream,
 )
+from providers.openai.stream import UpstreamEvents
 from wire import errors
-from wire.errors import from_upstream_status
-from wire.openai import Usage
+from wire.errors import GatewayError, UpstreamError, from_upstream_status
+from wire.openai import StreamChunk, Usage
 from wire.sse import SSEDecoder, SSEvent
 
 
@@ -109,3 +112,43 @@ def test_error_body_reading() -> None:
     limited = error_from_body(429, b"{}", {"retry-after": "2.5"})
     assert limited.headers == {"retry-after": "3"}
     assert error_from_body(429, b"{}", {}).headers == {"retry-after": "1"}
+
+
+def _event(payload: bytes) -> bytes:
+    return b"data: " + payload + b"\n\n"
+
+
+def _relay(reads: list[bytes], wants_usage: bool = False) -> tuple[list[StreamChunk], bool]:
+    events = UpstreamEvents(partial(from_upstream_chunk, client_wants_usage=wants_usage),
+                            client_wants_usage=wants_usage)
+    return [c for data in reads for c in events.feed(data)], events.done
+
+
+def test_plain_events_pass_as_the_upstream_bytes() -> None:
+    read = _event(CHUNK) + _event(CHUNK)
+    chunks, done = _relay([read], wants_usage=True)
+    assert [c.sse for c in chunks] == [read] and not done
+    chunks, _ = _relay([read])  # the "usage":null the gateway caused goes
+    assert chunks[0].sse == read.replace(b',"usage":null', b"") and chunks[0].event == chunks[0].sse
+
+
+@pytest.mark.parametrize("read", [
+    _event(CHUNK)[:-1],  # ends mid-event
+    _event(CHUNK).replace(b"\n", b"\r\n"),
+    b": comment\n\n" + _event(CHUNK),
+    b"event: x\n" + _event(CHUNK),
+    _event(b'{"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}'),
+])
+def test_anything_but_plain_events_is_decoded_one_by_one(read: bytes) -> None:
+    chunks, _ = _relay([read, b"\n" if read.endswith(b"}\n") else b""], wants_usage=True)
+    assert chunks and all(not c.sse and c.data.startswith(b"{") for c in chunks)
+
+
+def test_usage_done_errors_and_bad_chunks_keep_their_meaning() -> None:
+    usage = b'{"id":"c","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2}}'
+    chunks, done = _relay([_event(CHUNK) + _event(usage) + b"data: [DONE]\n\n" + _event(CHUNK)])
+    assert [c.usage for c in chunks] == [None, Usage(3, 2)] and chunks[1].usage_only and done
+    with pytest.raises(GatewayError):
+        _relay([_event(b'{"error":{"message":"boom"}}')])
+    with pytest.raises(UpstreamError, match="not JSON"):
+        _relay([_event(b"<html>oops</html>")])

@@ -52,7 +52,11 @@ class APIRequest(BaseModel):
     @property
     def raw(self) -> dict[str, Any]:
         """The body exactly as the client sent it, unknown fields included."""
-        return self._raw if self._raw is not None else self.model_dump(exclude_unset=True)
+        # (read from pydantic's own dict: ``self._raw`` goes through BaseModel.__getattr__,
+        # about 1 us a time, several times a request)
+        private = self.__pydantic_private__
+        raw: dict[str, Any] | None = private["_raw"] if private else None
+        return raw if raw is not None else self.model_dump(exclude_unset=True)
 
 
 class ChatRequest(APIRequest):
@@ -105,8 +109,18 @@ class StreamChunk:
 
     ``usage_only`` marks the final chunk that carries only usage: the gateway always asks
     the backend for usage and drops this chunk when the client did not ask for it.
+    ``sse``, when set, is instead one or more chunks already encoded as server-sent events
+    (``data: {...}\n\n`` each, none with usage), relayed as they are: an OpenAI-speaking
+    upstream's bytes pass through without being split, parsed and encoded again (``data`` is
+    then empty).
     """
 
     data: bytes
     usage: Usage | None = None
     usage_only: bool = False
+    sse: bytes = b""
+
+    @property
+    def event(self) -> bytes:
+        """The chunk (or chunks) as server-sent events, ready to send."""
+        return self.sse or b"data: " + self.data + b"\n\n"

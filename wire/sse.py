@@ -26,6 +26,11 @@ class SSEDecoder:
         self._data: list[bytes] = []
         self._event: str | None = None
 
+    @property
+    def idle(self) -> bool:
+        """Whether everything fed so far has ended on an event boundary."""
+        return not self._buffer and not self._data and self._event is None
+
     def feed(self, chunk: bytes) -> list[SSEvent]:
         buffer = self._buffer + chunk if self._buffer else chunk
         if b"\r" in buffer:

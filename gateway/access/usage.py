@@ -13,6 +13,7 @@ Counts that cannot be written (the store is down) are kept and written later.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,6 +30,13 @@ log = logging.getLogger("gateway")
 RETENTION_DAYS = 400
 DEFAULT_DAYS = 30
 _COUNTERS = {"p": "prompt_tokens", "c": "completion_tokens", "r": "requests"}
+
+
+@functools.lru_cache(maxsize=4096)
+def _fields(key_id: str | None, user: str | None, model: str) -> tuple[str, str, str]:
+    """The hash fields of one group's counters (made once per group: hot path)."""
+    group = orjson.dumps([key_id, user, model]).decode() + "\x00"
+    return group + "p", group + "c", group + "r"
 
 
 def day_of(moment: dt.datetime | None = None) -> dt.date:
@@ -75,10 +83,10 @@ class UsageLog:
 
     def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
                completion: int, *, day: dt.date | None = None) -> None:
-        group = orjson.dumps([key_id, user, model]).decode() + "\x00"
         counters = self._pending.setdefault(f"gw:usage:{(day or day_of()).isoformat()}", {})
-        for suffix, amount in (("p", prompt), ("c", completion), ("r", 1)):
-            counters[group + suffix] = counters.get(group + suffix, 0) + amount
+        for name, amount in zip(_fields(key_id, user, model), (prompt, completion, 1),
+                                strict=True):
+            counters[name] = counters.get(name, 0) + amount
         self._flusher.soon()
 
     async def flush(self) -> None:

@@ -39,6 +39,7 @@ from gateway.metrics import Metrics
 from gateway.routing.router import Router
 from gateway.store import Store, StoreUnavailable
 from wire.openai import ChatRequest, StreamChunk
+from wire.sse import SSEDecoder
 
 log = logging.getLogger("gateway")
 
@@ -107,7 +108,11 @@ class Lookup:
         assembler = StreamAssembler()
         async with aclosing(chunks):
             async for chunk in chunks:
-                assembler.feed(chunk.data)
+                if chunk.sse:  # several chunks as the upstream sent them
+                    for event in SSEDecoder().feed(chunk.sse):
+                        assembler.feed(event.data)
+                else:
+                    assembler.feed(chunk.data)
                 yield chunk
         completion = assembler.completion()
         if completion is not None:

@@ -98,7 +98,7 @@ async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,
                 while chunk is not None:
                     usage = chunk.usage or usage
                     if wants_usage or not chunk.usage_only:
-                        yield encode_data(chunk.data)
+                        yield chunk.event
                     chunk = await anext(chunks, None)
             except GatewayError as error:
                 yield encode_data(error.body_bytes())

@@ -1,13 +1,15 @@
 """OpenAI, and every upstream that speaks the OpenAI API (vLLM, llama.cpp server, LocalAI...).
 
 Requests go upstream as the client sent them, with only ``model`` replaced and usage asked
-for on streams; answers come back byte for byte. The pure functions ``to_upstream``,
+for on streams; answers come back byte for byte (streams as the upstream's own bytes where
+they are plain chunks: providers/openai/stream.py). The pure functions ``to_upstream``,
 ``from_upstream`` and ``from_upstream_chunk`` hold all of the translation.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Mapping
+from functools import partial
 from typing import Any, ClassVar, Literal
 
 import orjson
@@ -21,6 +23,7 @@ from providers.openai.images import (
     generation_body,
     images_from_upstream,
 )
+from providers.openai.stream import UpstreamEvents
 from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
 from wire.images import ImageEditRequest, ImageGenerationRequest
@@ -208,15 +211,13 @@ class OpenAIProvider:
             if not response.headers.get("content-type", "").startswith("text/event-stream"):
                 raise UpstreamError("The upstream did not answer the stream with server-sent "
                                     "events.")
-            decoder, done = SSEDecoder(), False
+            events = UpstreamEvents(partial(from_upstream_chunk, client_wants_usage=wants_usage),
+                                    client_wants_usage=wants_usage)
             # Read on to the end of the body after [DONE], so the connection can be reused.
             async for data in response.iter_bytes():
-                for event in decoder.feed(data):
-                    if event.data == b"[DONE]":
-                        done = True
-                    elif not done:
-                        yield from_upstream_chunk(event.data, client_wants_usage=wants_usage)
-        if not done:
+                for chunk in events.feed(data):
+                    yield chunk
+        if not events.done:
             raise UpstreamError("The upstream closed the stream before it was done.")
 
 

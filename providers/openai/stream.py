@@ -1,0 +1,60 @@
+"""An OpenAI-speaking upstream's stream, relayed as bytes.
+
+The upstream already writes the SSE that the client wants, so the bytes of each read pass on
+as they came, several events in one ``StreamChunk`` (``sse``), when they are plainly that:
+whole ``data: {...}`` lines, none of which may carry usage (every ``"usage"`` in them is
+``"usage":null``) or an error, nor be ``[DONE]``. Such events are not parsed: a plain chunk's
+JSON says nothing the gateway needs. Anything else (a read that ends mid-event, usage, an
+error, ``[DONE]``, CR line ends, comments, ``event:`` lines) goes through the SSE decoder and
+``from_upstream_chunk`` one event at a time, as every event did before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from wire.openai import StreamChunk
+from wire.sse import SSEDecoder
+
+_USAGE = b'"usage"'
+_USAGE_NULL = b'"usage":null'
+_USAGE_NULL_FIELD = b',"usage":null'
+_BETWEEN = b"}\n\ndata: {"  # the end of one plain event and the start of the next
+
+
+def plain_events(data: bytes) -> bool:
+    """Whether ``data`` is whole single-line ``data: {...}`` events only, with no error, no
+    usage but ``"usage":null`` and no ``[DONE]``: bytes that may pass unparsed. (Every
+    newline is then within a ``}\\n\\ndata: {`` or the final ``}\\n\\n``.)"""
+    return (data.startswith(b"data: {") and data.endswith(b"}\n\n")
+            and data.count(b"\n") == 2 * data.count(_BETWEEN) + 2
+            and b'"error"' not in data and data.count(_USAGE) == data.count(_USAGE_NULL))
+
+
+class UpstreamEvents:
+    """Feed the upstream's bytes as they arrive; get back the chunks to relay. ``chunk``
+    turns one event's payload into a chunk (``from_upstream_chunk``); ``done`` is set once
+    ``[DONE]`` has come, after which nothing more is relayed."""
+
+    __slots__ = ("_chunk", "_decoder", "_wants_usage", "done")
+
+    def __init__(self, chunk: Callable[[bytes], StreamChunk], *, client_wants_usage: bool
+                 ) -> None:
+        self._chunk = chunk
+        self._decoder = SSEDecoder()
+        self._wants_usage = client_wants_usage
+        self.done = False
+
+    def feed(self, data: bytes) -> Iterator[StreamChunk]:
+        if self.done:
+            return
+        if self._decoder.idle and plain_events(data):
+            if not self._wants_usage and _USAGE in data:
+                data = data.replace(_USAGE_NULL_FIELD, b"")
+            yield StreamChunk(b"", sse=data)
+            return
+        for event in self._decoder.feed(data):
+            if event.data == b"[DONE]":
+                self.done = True
+                return
+            yield self._chunk(event.data)
