@@ -21,6 +21,7 @@ from gateway.access.auth import Authenticator
 from gateway.access.keys import KeyStore
 from gateway.access.limits import create_limiter
 from gateway.access.quotas import Quotas
+from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
@@ -103,6 +104,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             http=http,
             quotas=quotas,
             usage=usage_log,
+            caps=KeyCaps(store),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"

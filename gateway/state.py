@@ -8,6 +8,7 @@ from starlette.requests import Request
 
 from gateway.access.auth import Authenticator
 from gateway.access.quotas import Quotas
+from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
@@ -27,6 +28,7 @@ class AppState:
     http: HTTPClient
     quotas: Quotas
     usage: UsageLog
+    caps: KeyCaps
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

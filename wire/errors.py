@@ -121,6 +121,12 @@ class RateLimited(GatewayError):
         self.retry_after_s = retry_after_s
 
 
+class InsufficientQuota(GatewayError):
+    """A key over its budget (OpenAI's code for an exhausted quota)."""
+
+    status, type, code = 429, "insufficient_quota", "insufficient_quota"
+
+
 class UpstreamError(GatewayError):
     status, type, code = 502, "api_error", "upstream_error"
 

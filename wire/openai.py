@@ -89,6 +89,7 @@ class EmbeddingRequest(APIRequest):
 class Usage:
     prompt_tokens: int
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, those the vendor read from its prompt cache
 
 
 @dataclass(slots=True, frozen=True)

@@ -40,7 +40,8 @@ async def chat_completions(request: Request) -> Response:
     try:
         if chat.stream:
             return await _stream(request, call, cached, headers)
-        result = await until_disconnected(request, call.gateway.router.chat(call.route, chat))
+        result = await until_disconnected(
+            request, call.gateway.router.chat(call.route, chat, call.meter))
     except BaseException as error:
         await call.release()
         if isinstance(error, GatewayError):
@@ -72,7 +73,8 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup
                   headers: dict[str, str]) -> Response:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
     answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
-    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True)
+    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
+                                        meter=call.meter)
     if cached is not None and cached.saving:
         chunks = cached.record(chunks)
     try:

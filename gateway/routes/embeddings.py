@@ -18,7 +18,12 @@ async def _cost(gateway: AppState, body: EmbeddingRequest, route: ModelRoute) ->
 
 async def embeddings(request: Request) -> Response:
     call = await authorized_call(request, EmbeddingRequest, _cost)
-    result = await until_disconnected(request, call.gateway.router.embed(call.route, call.body))
+    try:
+        result = await until_disconnected(
+            request, call.gateway.router.embed(call.route, call.body, call.meter))
+    except BaseException:
+        await call.release()
+        raise
     return call.respond(result.body, result.usage)
 
 
