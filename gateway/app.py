@@ -28,7 +28,9 @@ from gateway.config import GatewayConfig
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
+from gateway.prompts.templates import PromptStore
 from gateway.routes import audio, chat, embeddings, health, images, keys, models, tools, usage
+from gateway.routes import prompts as prompt_routes
 from gateway.routing.router import Router
 from gateway.state import AppState
 from gateway.store import create_store
@@ -105,6 +107,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             quotas=quotas,
             usage=usage_log,
             caps=KeyCaps(store),
+            prompts=PromptStore(store),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
@@ -128,7 +131,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     max_body = int(config.server.max_body_mb * 1024 * 1024)
     return Starlette(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
-                *health.routes, *images.routes, *audio.routes, *tools.routes],
+                *health.routes, *images.routes, *audio.routes, *tools.routes,
+                *prompt_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

@@ -13,6 +13,7 @@ from gateway.access.usage import UsageLog
 from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
 from gateway.metrics import Metrics
+from gateway.prompts.templates import PromptStore
 from gateway.routing.router import Router
 from gateway.store import Store
 from providers.http import HTTPClient
@@ -29,6 +30,7 @@ class AppState:
     quotas: Quotas
     usage: UsageLog
     caps: KeyCaps
+    prompts: PromptStore
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

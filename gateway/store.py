@@ -135,7 +135,8 @@ class MemoryStore:
         self._sweep_at = max(SWEEP_MIN, 2 * len(self._data))
 
     async def delete(self, key: str) -> bool:
-        return self._data.pop(key, None) is not None
+        had_value = self._data.pop(key, None) is not None
+        return self._hashes.pop(key, None) is not None or had_value
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         current = self._live(key)

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
+from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,11 +16,12 @@ from starlette.routing import Route
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
 from gateway.http.streaming import SSEResponse
-from gateway.routes.common import ModelCall, authorized_call, until_disconnected
+from gateway.prompts.templates import PROMPT_FIELDS, apply_prompt
+from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
 from wire.errors import GatewayError, InternalError
-from wire.openai import ChatRequest, StreamChunk, Usage
+from wire.openai import ChatRequest, Message, StreamChunk, Usage
 from wire.sse import DONE, encode_data
 
 log = logging.getLogger("gateway")
@@ -29,8 +31,29 @@ async def _cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
     return await gateway.quotas.chat_cost(chat, route.deployments[0].provider)
 
 
+class _ChatBody(ChatRequest):
+    """A chat body as it arrives: ``messages`` may be empty when a prompt template or a
+    conversation supplies them."""
+
+    messages: list[Message] = Field(default=[])
+
+
+async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
+    """The body the model sees: the prompt template applied; without the gateway's own
+    fields."""
+    raw = call.body.raw
+    if not PROMPT_FIELDS & raw.keys():
+        if not call.body.messages:
+            call.body = parse(ChatRequest, raw)  # (400: messages must not be empty)
+        return
+    messages = await apply_prompt(call.gateway.prompts, raw)
+    body = {k: v for k, v in raw.items() if k not in PROMPT_FIELDS}
+    body["messages"] = messages
+    call.body = parse(ChatRequest, body)
+
+
 async def chat_completions(request: Request) -> Response:
-    call = await authorized_call(request, ChatRequest, _cost)
+    call: ModelCall[ChatRequest] = await authorized_call(request, _ChatBody, _cost, _prepare)
     cache, chat = call.gateway.cache, call.body
     cached = await cache.lookup(call.route.model, chat, request.headers) if cache else None
     request.state.cache = cached.result if cached else None
