@@ -25,6 +25,7 @@ from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
+from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
@@ -108,6 +109,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             usage=usage_log,
             caps=KeyCaps(store),
             prompts=PromptStore(store),
+            guardrails=GuardrailBook(config.guardrails),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"

@@ -12,6 +12,7 @@ from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
+from gateway.guardrails.pii import GuardrailBook
 from gateway.metrics import Metrics
 from gateway.prompts.templates import PromptStore
 from gateway.routing.router import Router
@@ -31,6 +32,7 @@ class AppState:
     usage: UsageLog
     caps: KeyCaps
     prompts: PromptStore
+    guardrails: GuardrailBook
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

@@ -73,6 +73,10 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class ContentPolicyViolation(InvalidRequest):
+    code = "content_policy_violation"
+
+
 class AuthenticationError(GatewayError):
     status, type, code = 401, "authentication_error", "invalid_api_key"
 

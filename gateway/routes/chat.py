@@ -15,6 +15,8 @@ from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
+from gateway.guardrails.pii import Vault
+from gateway.guardrails.restore import restore_body, restored
 from gateway.http.streaming import SSEResponse
 from gateway.prompts.templates import PROMPT_FIELDS, apply_prompt
 from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
@@ -42,11 +44,19 @@ async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
     """The body the model sees: the prompt template applied; without the gateway's own
     fields."""
     raw = call.body.raw
-    if not PROMPT_FIELDS & raw.keys():
+    guards = call.gateway.guardrails.for_call(
+        next((d.config.guardrails for d in call.route.deployments
+              if d.config.guardrails is not None), None),
+        call.caller.key.guardrails if call.caller.key else None)
+    if not PROMPT_FIELDS & raw.keys() and not guards:
         if not call.body.messages:
             call.body = parse(ChatRequest, raw)  # (400: messages must not be empty)
         return
     messages = await apply_prompt(call.gateway.prompts, raw)
+    vault = Vault()
+    for guard in guards:
+        messages = guard.apply(messages, vault)
+    call.placeholders = vault.restore
     body = {k: v for k, v in raw.items() if k not in PROMPT_FIELDS}
     body["messages"] = messages
     call.body = parse(ChatRequest, body)
@@ -72,15 +82,17 @@ async def chat_completions(request: Request) -> Response:
         raise
     if cached is not None:
         await cached.save(result.body)
-    return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
+    return call.respond(restore_body(result.body, call.placeholders), result.usage,
+                        headers=cached.headers if cached else None)
 
 
 def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
     assert cached.answer is not None
+    answer = restore_body(cached.answer, call.placeholders)
     if call.body.stream:
-        return SSEResponse(_replayed(call, cached.answer),
+        return SSEResponse(_replayed(call, answer),
                            headers={**call.ticket.headers, **cached.headers})
-    return call.respond(cached.answer, None, cached=True, headers=cached.headers)
+    return call.respond(answer, None, cached=True, headers=cached.headers)
 
 
 async def _replayed(call: ModelCall[ChatRequest], answer: bytes
@@ -100,6 +112,8 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup
                                         meter=call.meter)
     if cached is not None and cached.saving:
         chunks = cached.record(chunks)
+    if call.placeholders:
+        chunks = restored(chunks, call.placeholders)
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:

@@ -83,6 +83,7 @@ class ModelCall(Generic[R]):
     ticket: Ticket = field(default_factory=Ticket)
     meter: Meter = field(default_factory=Meter)  # the router notes who answered (prices)
     lease: str | None = None  # the key's max_parallel slot
+    placeholders: dict[str, str] = field(default_factory=dict)  # guardrails: to restore
     ended: bool = False
 
     async def finish(self, usage: Usage | None, *, cached: bool = False) -> None:
