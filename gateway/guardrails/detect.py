@@ -59,23 +59,64 @@ _API_KEY = "|".join((
 # A secret written as an assignment (password=..., api_key: "...") : only the value is masked.
 _ASSIGNED = (r"(?i:\b(?:api[_-]?key|secret|token|passw(?:or)?d|pwd)\b[\"']?\s*[:=]\s*[\"']?)"
              r"(?P<v>[^\s\"',;]{6,})")
+_SECRET_WORDS = ("key", "secret", "token", "passw", "pwd")
 
-# entity -> its recognizers: (candidate regex, a character every match contains (a cheap
-# pre-check) or None, confirmation or None)
-Recognizer = tuple[str, str | None, Callable[[str], bool] | None]
-BUILTIN: dict[str, tuple[Recognizer, ...]] = {
-    "EMAIL": ((r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", "@",
-               None),),
-    "PHONE": ((r"(?<![\w+])(?<!\d[ .])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?|\d{1,4}[ .-])"
-               r"\d{3,4}[ .-]\d{4}(?![\w-]|[ .]\d)", None, None),),
-    "CREDIT_CARD": ((r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", None, _luhn),),
-    "IBAN": ((r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b", None, iban.is_valid),),
-    "IP_ADDRESS": ((rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\d.])", ".", _ip),
-                   (r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])", ":", _ip)),
-    "API_KEY": ((rf"(?:{_API_KEY})|{_ASSIGNED}", None, None),),
-    "KR_RRN": ((r"(?<![\d-])\d{6}-?[1-8]\d{6}(?![\d-])", None, _rrn),),
-    "US_SSN": ((r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])", "-", ssn.is_valid),),
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One recognizer: a candidate regex, and what makes it cheap to skip or to aim.
+
+    ``needs``: substrings one of which every match contains (of the lower-cased text when
+    ``lower``); ``near``: an anchor ("digits", "@") around which the regex is run, within
+    ``(before, after)`` characters, instead of over the whole text; ``confirm``: a check of
+    each candidate (a checksum)."""
+
+    pattern: str
+    needs: tuple[str, ...] = ()
+    lower: bool = False
+    near: str | None = None
+    confirm: Callable[[str], bool] | None = None
+
+
+_DIGITS = "digits"
+BUILTIN: dict[str, tuple[Spec, ...]] = {
+    "EMAIL": (Spec(r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+                   near="@"),),
+    "PHONE": (Spec(r"(?<![\w+])(?<!\d[ .])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?|\d{1,4}[ .-])"
+                   r"\d{3,4}[ .-]\d{4}(?![\w-]|[ .]\d)", near=_DIGITS),),
+    "CREDIT_CARD": (Spec(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?![\d-])", near=_DIGITS,
+                         confirm=_luhn),),
+    "IBAN": (Spec(r"[A-Z](?<!\w[A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}\b", near=_DIGITS,
+                  confirm=iban.is_valid),),
+    "IP_ADDRESS": (Spec(rf"\d(?<![\d.]\d)\d{{0,2}}(?:\.{_OCTET}){{3}}(?![\d.])", needs=(".",),
+                        near=_DIGITS, confirm=_ip),
+                   Spec(r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])",
+                        needs=(":",), confirm=_ip)),
+    "API_KEY": (Spec(_API_KEY),
+                Spec(_ASSIGNED, needs=_SECRET_WORDS, lower=True, near="=:")),
+    "KR_RRN": (Spec(r"\d(?<![\d-]\d)\d{5}-?[1-8]\d{6}(?![\d-])", near=_DIGITS, confirm=_rrn),),
+    "US_SSN": (Spec(r"\d(?<![\d-]\d)\d\d-\d{2}-\d{4}(?![\d-])", needs=("-",), near=_DIGITS,
+                    confirm=ssn.is_valid),),
 }
+# The anchors: where a "near" recognizer may match, and how far around them.
+_ANCHORS: dict[str, tuple[re.Pattern[str], int, int]] = {
+    _DIGITS: (re.compile(r"\d[\d .()+-]*"), 6, 40),
+    "@": (re.compile("@"), 64, 256),
+    "=:": (re.compile("[=:]"), 40, 200),
+}
+
+
+def _windows(text: str, anchor: str) -> list[tuple[int, int]]:
+    """The merged stretches of ``text`` around each match of ``anchor``."""
+    pattern, before, after = _ANCHORS[anchor]
+    windows: list[tuple[int, int]] = []
+    for match in pattern.finditer(text):
+        start, end = max(0, match.start() - before), min(len(text), match.end() + after)
+        if windows and start <= windows[-1][1]:
+            windows[-1] = (windows[-1][0], end)
+        else:
+            windows.append((start, end))
+    return windows
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,20 +130,14 @@ class Finding:
 class _Recognizer:
     entity: str
     pattern: re.Pattern[str]
-    needs: str | None
-    confirm: Callable[[str], bool] | None
+    spec: Spec
 
-    def find(self, text: str) -> Iterable[Finding]:
-        if self.needs is not None and self.needs not in text:
-            return
-        for match in self.pattern.finditer(text):
-            start, end = match.span("v") if match.lastgroup == "v" else match.span()
-            if self.confirm is None or self.confirm(text[start:end]):
-                yield Finding(start, end, self.entity)
-
-
-_HAS_DIGIT = re.compile(r"\d")
-_DIGIT_ENTITIES = frozenset({"PHONE", "CREDIT_CARD", "KR_RRN", "US_SSN"})
+    def find(self, text: str, start: int, end: int) -> Iterable[Finding]:
+        confirm = self.spec.confirm
+        for match in self.pattern.finditer(text, start, end):
+            a, b = match.span("v") if match.lastgroup == "v" else match.span()
+            if confirm is None or confirm(text[a:b]):
+                yield Finding(a, b, self.entity)
 
 
 class Detector:
@@ -111,20 +146,31 @@ class Detector:
     def __init__(self, entities: Iterable[str], patterns: dict[str, str]) -> None:
         self._recognizers: list[_Recognizer] = []
         for entity in entities:
-            for pattern, needs, confirm in BUILTIN[entity]:
-                self._recognizers.append(_Recognizer(entity, re.compile(pattern), needs,
-                                                     confirm))
+            for spec in BUILTIN[entity]:
+                self._recognizers.append(_Recognizer(entity, re.compile(spec.pattern), spec))
         for entity, pattern in patterns.items():
-            self._recognizers.append(_Recognizer(entity, re.compile(pattern), None, None))
+            self._recognizers.append(_Recognizer(entity, re.compile(pattern), Spec(pattern)))
 
     def find(self, text: str) -> list[Finding]:
         """Every finding, in order, none overlapping (an earlier, then a longer one wins)."""
-        digits = _HAS_DIGIT.search(text) is not None
         found: list[Finding] = []
+        lowered: str | None = None
+        windows: dict[str, list[tuple[int, int]]] = {}
         for recognizer in self._recognizers:
-            if not digits and recognizer.entity in _DIGIT_ENTITIES:
+            spec = recognizer.spec
+            if spec.needs:
+                if spec.lower and lowered is None:
+                    lowered = text.lower()
+                haystack = lowered if spec.lower and lowered is not None else text
+                if not any(needed in haystack for needed in spec.needs):
+                    continue
+            if spec.near is None:
+                found.extend(recognizer.find(text, 0, len(text)))
                 continue
-            found.extend(recognizer.find(text))
+            if spec.near not in windows:
+                windows[spec.near] = _windows(text, spec.near)
+            for start, end in windows[spec.near]:
+                found.extend(recognizer.find(text, start, end))
         if len(found) < 2:
             return found
         found.sort(key=lambda f: (f.start, -f.end))
