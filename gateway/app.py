@@ -29,8 +29,10 @@ from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
+from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
 from gateway.routes import audio, chat, embeddings, health, images, keys, models, tools, usage
+from gateway.routes import conversations as conversation_routes
 from gateway.routes import prompts as prompt_routes
 from gateway.routing.router import Router
 from gateway.state import AppState
@@ -110,6 +112,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             caps=KeyCaps(store),
             prompts=PromptStore(store),
             guardrails=GuardrailBook(config.guardrails),
+            conversations=ConversationStore(store),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
@@ -134,7 +137,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     return Starlette(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
-                *prompt_routes.routes],
+                *prompt_routes.routes, *conversation_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

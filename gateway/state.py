@@ -14,6 +14,7 @@ from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
 from gateway.guardrails.pii import GuardrailBook
 from gateway.metrics import Metrics
+from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
 from gateway.routing.router import Router
 from gateway.store import Store
@@ -33,6 +34,7 @@ class AppState:
     caps: KeyCaps
     prompts: PromptStore
     guardrails: GuardrailBook
+    conversations: ConversationStore
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

@@ -11,6 +11,7 @@ values live only in the request's ``Vault``, in memory, for as long as the reque
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,8 @@ from wire.errors import ContentPolicyViolation
 
 log = logging.getLogger("gateway")
 
+_PLACEHOLDER = re.compile(r"<([A-Z][A-Z0-9_]*)_(\d+)>")
+
 
 @dataclass(slots=True)
 class Vault:
@@ -31,6 +34,13 @@ class Vault:
     placeholders: dict[tuple[str, str], str] = field(default_factory=dict)  # (entity, value)
     counts: dict[str, int] = field(default_factory=dict)
     restore: dict[str, str] = field(default_factory=dict)  # placeholder -> value
+
+    def seed(self, history: list[dict[str, Any]]) -> None:
+        """Number on from the placeholders a stored history already holds, so that a new
+        value never gets the placeholder an earlier turn gave another."""
+        for match in _PLACEHOLDER.finditer(orjson.dumps(history).decode()):
+            entity, number = match.group(1), int(match.group(2))
+            self.counts[entity] = max(self.counts.get(entity, 0), number)
 
     def placeholder(self, entity: str, value: str, restore: bool) -> str:
         known = self.placeholders.get((entity, value))

@@ -171,17 +171,17 @@ class PromptStore:
 PROMPT_FIELDS = frozenset({"prompt", "variables", "prompt_version"})
 
 
-async def apply_prompt(prompts: PromptStore, raw: dict[str, Any]) -> list[dict[str, Any]]:
-    """A chat body's messages with its ``prompt`` (``prompt_version``, ``variables``) applied:
-    the rendered system first, the rendered template as a user message after the request's
-    own messages."""
-    messages: list[dict[str, Any]] = list(raw.get("messages") or [])
+async def render_prompt(prompts: PromptStore, raw: dict[str, Any]
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A chat body's ``prompt`` (``prompt_version``, ``variables``) rendered: the messages
+    that go before the request's own (the system) and after them (the template, as a user
+    message); none without a prompt."""
     name = raw.get("prompt")
     if name is None:
         if raw.get("variables") is not None or raw.get("prompt_version") is not None:
             raise InvalidRequest("'variables' and 'prompt_version' go with 'prompt'.",
                                  param="prompt")
-        return messages
+        return [], []
     if not isinstance(name, str):
         raise InvalidRequest("'prompt' must be the name of a prompt.", param="prompt")
     version = raw.get("prompt_version")
@@ -191,4 +191,4 @@ async def apply_prompt(prompts: PromptStore, raw: dict[str, Any]) -> list[dict[s
                              param="prompt_version")
     system, template = render(await prompts.get(name, version), raw.get("variables"))
     head = [{"role": "system", "content": system}] if system is not None else []
-    return [*head, *messages, {"role": "user", "content": template}]
+    return head, [{"role": "user", "content": template}]

@@ -7,18 +7,19 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
-from gateway.guardrails.pii import Vault
 from gateway.guardrails.restore import restore_body, restored
 from gateway.http.streaming import SSEResponse
-from gateway.prompts.templates import PROMPT_FIELDS, apply_prompt
+from gateway.prompts.context import context_window
+from gateway.prompts.prepare import GATEWAY_FIELDS, Fits, prepare, remember, remembered
 from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
@@ -41,25 +42,50 @@ class _ChatBody(ChatRequest):
 
 
 async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
-    """The body the model sees: the prompt template applied; without the gateway's own
-    fields."""
+    """The body the model sees (gateway/prompts/prepare.py): history, prompt template and
+    guardrails applied, the gateway's own fields removed."""
     raw = call.body.raw
     guards = call.gateway.guardrails.for_call(
         next((d.config.guardrails for d in call.route.deployments
               if d.config.guardrails is not None), None),
         call.caller.key.guardrails if call.caller.key else None)
-    if not PROMPT_FIELDS & raw.keys() and not guards:
+    if not GATEWAY_FIELDS & raw.keys() and not guards:
         if not call.body.messages:
             call.body = parse(ChatRequest, raw)  # (400: messages must not be empty)
         return
-    messages = await apply_prompt(call.gateway.prompts, raw)
-    vault = Vault()
-    for guard in guards:
-        messages = guard.apply(messages, vault)
-    call.placeholders = vault.restore
-    body = {k: v for k, v in raw.items() if k not in PROMPT_FIELDS}
-    body["messages"] = messages
-    call.body = parse(ChatRequest, body)
+    fits, own_tokenizer = await _fits(call) if "conversation_id" in raw else (None, False)
+    call.prepared = await prepare(
+        raw, prompts=call.gateway.prompts, conversations=call.gateway.conversations,
+        guards=guards, key_id=call.caller.key_id, is_admin=call.caller.is_admin, fits=fits,
+        fits_in_thread=not own_tokenizer)
+    call.body = parse(ChatRequest, call.prepared.body)
+
+
+async def _fits(call: ModelCall[ChatRequest]) -> tuple[Fits | None, bool]:
+    """Whether messages (and the room the answer asks for) fit the model's context window,
+    counted with its own tokenizer when it has one, else tiktoken; None: the window is
+    unknown."""
+    deployment = call.route.deployments[0]
+    window = context_window(deployment.config, deployment.upstream_model(call.route.model))
+    if window is None:
+        return None, False
+    body = call.body
+    room = (body.max_completion_tokens or body.max_tokens or 0) * (body.n or 1)
+    count = getattr(deployment.provider, "count_prompt_tokens", None)
+    estimator = call.gateway.quotas.estimator
+    await estimator.ready()
+
+    def fits(messages: list[dict[str, Any]]) -> bool:
+        try:
+            request = ChatRequest.parse({"model": body.model, "messages": messages})
+        except ValidationError:
+            return True  # (the request's own 400 comes later)
+        tokens = count(request) if count is not None else None
+        if tokens is None:
+            tokens = estimator.count_messages(request)
+        return bool(tokens + room <= window)
+
+    return fits, count is not None
 
 
 async def chat_completions(request: Request) -> Response:
@@ -68,7 +94,7 @@ async def chat_completions(request: Request) -> Response:
     cached = await cache.lookup(call.route.model, chat, request.headers) if cache else None
     request.state.cache = cached.result if cached else None
     if cached is not None and cached.answer is not None:
-        return _from_cache(call, cached)
+        return await _from_cache(call, cached)
     headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     try:
         if chat.stream:
@@ -82,17 +108,24 @@ async def chat_completions(request: Request) -> Response:
         raise
     if cached is not None:
         await cached.save(result.body)
-    return call.respond(restore_body(result.body, call.placeholders), result.usage,
-                        headers=cached.headers if cached else None)
+    prepared = call.prepared
+    if prepared is None:
+        return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
+    await remember(call.gateway.conversations, prepared, result.body)
+    return call.respond(restore_body(result.body, prepared.placeholders), result.usage,
+                        headers={**(cached.headers if cached else {}), **prepared.headers()})
 
 
-def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
+async def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
     assert cached.answer is not None
-    answer = restore_body(cached.answer, call.placeholders)
+    answer, headers = cached.answer, cached.headers
+    if call.prepared is not None:
+        await remember(call.gateway.conversations, call.prepared, answer)
+        answer = restore_body(answer, call.prepared.placeholders)
+        headers = {**headers, **call.prepared.headers()}
     if call.body.stream:
-        return SSEResponse(_replayed(call, answer),
-                           headers={**call.ticket.headers, **cached.headers})
-    return call.respond(answer, None, cached=True, headers=cached.headers)
+        return SSEResponse(_replayed(call, answer), headers={**call.ticket.headers, **headers})
+    return call.respond(answer, None, cached=True, headers=headers)
 
 
 async def _replayed(call: ModelCall[ChatRequest], answer: bytes
@@ -112,8 +145,13 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup
                                         meter=call.meter)
     if cached is not None and cached.saving:
         chunks = cached.record(chunks)
-    if call.placeholders:
-        chunks = restored(chunks, call.placeholders)
+    prepared = call.prepared
+    if prepared is not None:
+        if prepared.conversation is not None:
+            chunks = remembered(chunks, call.gateway.conversations, prepared)
+        if prepared.placeholders:
+            chunks = restored(chunks, prepared.placeholders)
+        headers = {**headers, **prepared.headers()}
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:

@@ -17,6 +17,7 @@ from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket
 from gateway.access.spend import Meter
 from gateway.http.streaming import CancelOnDisconnect
+from gateway.prompts.prepare import Prepared
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState, app_state
 from gateway.store import StoreUnavailable
@@ -83,7 +84,7 @@ class ModelCall(Generic[R]):
     ticket: Ticket = field(default_factory=Ticket)
     meter: Meter = field(default_factory=Meter)  # the router notes who answered (prices)
     lease: str | None = None  # the key's max_parallel slot
-    placeholders: dict[str, str] = field(default_factory=dict)  # guardrails: to restore
+    prepared: Prepared | None = None  # chat: prompt, conversation, guardrails applied
     ended: bool = False
 
     async def finish(self, usage: Usage | None, *, cached: bool = False) -> None:

@@ -126,3 +126,25 @@ def test_prompts_and_key_guardrails_are_shared(pair: tuple[GatewayProcess, Gatew
     sent = fake_openai_server.requests[-1]["messages"]
     assert sent == [{"role": "user", "content": "to <EMAIL_1>"},
                     {"role": "user", "content": "v2 <EMAIL_2>"}]
+
+
+def test_a_conversation_continues_on_the_other_replica(
+        pair: tuple[GatewayProcess, GatewayProcess], fake_openai_server: FakeOpenAI) -> None:
+    a, b = pair
+    secret = key(a.url)["key"]
+
+    def say(url: str, conversation: str, text: str) -> httpx.Response:
+        return httpx.post(f"{url}/v1/chat/completions", timeout=30,
+                          headers={"Authorization": f"Bearer {secret}"},
+                          json={"model": "priced", "conversation_id": conversation,
+                                "messages": [{"role": "user", "content": text}]})
+
+    conversation = say(a.url, "new", "first").headers["x-conversation-id"]
+    assert say(b.url, conversation, "second").status_code == 200
+    assert [m["content"] for m in fake_openai_server.requests[-1]["messages"]] == [
+        "first", "echo: first", "second"]
+    listed = httpx.get(f"{a.url}/v1/conversations",
+                       headers={"Authorization": f"Bearer {secret}"}).json()["data"]
+    assert [c["id"] for c in listed] == [conversation]
+    assert len(httpx.get(f"{b.url}/v1/conversations/{conversation}",
+                         headers={"Authorization": f"Bearer {secret}"}).json()["messages"]) == 4
