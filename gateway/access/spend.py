@@ -15,14 +15,17 @@ lease per call in flight (``Store.lease``), given back when the call ends, lapsi
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import secrets
 from dataclasses import dataclass
 
 from gateway.access.keys import VirtualKey
-from gateway.store import Store
+from gateway.store import Store, StoreUnavailable
 from providers.base import DeploymentConfig
 from wire.errors import InsufficientQuota, RateLimited
 from wire.openai import Usage
+
+log = logging.getLogger("gateway")
 
 NANO = 1_000_000_000  # spend is counted in nano-USD: integers add up exactly
 LEASE_TTL_S = 3600.0
@@ -70,10 +73,29 @@ def _until_midnight_s(now: dt.datetime | None = None) -> int:
 
 
 class KeyCaps:
-    """Budgets, ``rpd`` and ``max_parallel`` of virtual keys, in the shared store."""
+    """Budgets, ``rpd`` and ``max_parallel`` of virtual keys, in the shared store. When the
+    store is down, calls fail with 503, or pass unchecked with ``limits.fail_open``."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, fail_open: bool = False) -> None:
         self._store = store
+        self._fail_open = fail_open
+
+    async def admit(self, key: VirtualKey) -> tuple[str | None, str | None]:
+        """The budget checked, a ``max_parallel`` slot and one request of the day taken:
+        (the slot, the day's counter); 429 when a cap refuses."""
+        try:
+            await self.check_budget(key)
+            lease = await self.lease(key)
+            try:
+                return lease, await self.take_request_of_day(key)
+            except BaseException:
+                await self.release(key, lease)
+                raise
+        except StoreUnavailable:
+            if not self._fail_open:
+                raise
+            log.warning("the store is down: key caps not checked (limits.fail_open)")
+            return None, None
 
     @staticmethod
     def _spend_key(key: VirtualKey) -> str:

@@ -157,11 +157,8 @@ async def authorized_call(request: Request, body_type: type[R],
     if key is None:
         call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, call.body, route))
         return call
-    await gateway.caps.check_budget(key)
-    call.lease = await gateway.caps.lease(key)
-    day = None
+    call.lease, day = await gateway.caps.admit(key)
     try:
-        day = await gateway.caps.take_request_of_day(key)
         call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, call.body, route))
     except BaseException:
         await gateway.caps.give_back_request(day)
