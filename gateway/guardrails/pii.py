@@ -20,6 +20,7 @@ import orjson
 
 from gateway.guardrails.config import GuardrailConfig, PIIConfig, parse_guardrails
 from gateway.guardrails.detect import Detector
+from providers.base import DeploymentConfig
 from wire.errors import ContentPolicyViolation
 
 log = logging.getLogger("gateway")
@@ -98,6 +99,12 @@ class Guardrails:
         return messages
 
 
+    def apply_texts(self, texts: list[str], vault: Vault) -> list[str]:
+        """Plain texts (embedding inputs) with every guard applied in turn."""
+        messages = self.apply([{"role": "user", "content": text} for text in texts], vault)
+        return [str(message["content"]) for message in messages]
+
+
 def _found(messages: list[dict[str, Any]], guard: _Guard) -> set[str]:
     found: set[str] = set()
 
@@ -147,6 +154,13 @@ class GuardrailBook:
         self._global = Guardrails(global_list)
         self._compiled: dict[bytes, Guardrails] = {}
         self._by_id: dict[int, tuple[object, Guardrails]] = {}  # (the list kept: ids stay)
+
+    def for_route(self, deployments: Iterable[DeploymentConfig],
+                  key_list: Sequence[GuardrailConfig] | None) -> list[Guardrails]:
+        """A call's guardrails: the first of the name's deployments that has a list, else
+        the global list; then the key's."""
+        return self.for_call(next((d.guardrails for d in deployments
+                                   if d.guardrails is not None), None), key_list)
 
     def for_call(self, deployment_list: Sequence[dict[str, Any]] | None,
                  key_list: Sequence[GuardrailConfig] | None) -> list[Guardrails]:

@@ -45,9 +45,8 @@ async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
     """The body the model sees (gateway/prompts/prepare.py): history, prompt template and
     guardrails applied, the gateway's own fields removed."""
     raw = call.body.raw
-    guards = call.gateway.guardrails.for_call(
-        next((d.config.guardrails for d in call.route.deployments
-              if d.config.guardrails is not None), None),
+    guards = call.gateway.guardrails.for_route(
+        (d.config for d in call.route.deployments),
         call.caller.key.guardrails if call.caller.key else None)
     if not GATEWAY_FIELDS & raw.keys() and not guards:
         if not call.body.messages:

@@ -121,3 +121,15 @@ def test_config_errors_name_the_key() -> None:
         validate({"guardrails": [{"pii": {"action": "block", "restore": True}}]})
     with pytest.raises(ConfigError, match="not a valid regex"):
         validate({"guardrails": [{"pii": {"patterns": {"X": "("}}}]})
+
+
+def test_embedding_inputs_are_masked_or_blocked(start: Any, fake_openai: FakeOpenAI) -> None:
+    url = start()
+    sdk = openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
+    sdk.embeddings.create(model="gpt-test", input=["ask ann@x.example", "plain"])
+    assert fake_openai.requests[-1]["input"] == ["ask <EMAIL_1>", "plain"]
+    sdk.embeddings.create(model="gpt-test", input="call +1 415 555 0132")
+    assert fake_openai.requests[-1]["input"] == "call <PHONE_1>"
+    with pytest.raises(openai.BadRequestError) as caught:
+        sdk.embeddings.create(model="strict", input="card 4111 1111 1111 1111")
+    assert caught.value.code == "content_policy_violation"
