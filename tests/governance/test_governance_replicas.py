@@ -148,3 +148,26 @@ def test_a_conversation_continues_on_the_other_replica(
     assert [c["id"] for c in listed] == [conversation]
     assert len(httpx.get(f"{b.url}/v1/conversations/{conversation}",
                          headers={"Authorization": f"Bearer {secret}"}).json()["messages"]) == 4
+
+
+def test_keys_cli_takes_the_caps(pair: tuple[GatewayProcess, GatewayProcess]) -> None:
+    import subprocess
+    import sys
+
+    a, _ = pair
+    made = subprocess.run(
+        [sys.executable, "-m", "gateway", "keys", "--url", a.url, "create", "--rpd", "5",
+         "--max-parallel", "2", "--max-budget-usd", "1.5", "--budget-period", "month",
+         "--guardrails", '[{"pii": {"action": "block", "entities": ["EMAIL"]}}]'],
+        capture_output=True, text=True, timeout=30, cwd=Path(__file__).resolve().parents[2],
+        env={"GATEWAY_MASTER_KEY": MASTER, "PATH": "/usr/bin:/bin"})
+    assert made.returncode == 0, made.stderr
+    created = json.loads(made.stdout)
+    assert (created["rpd"], created["max_parallel"], created["max_budget_usd"],
+            created["budget_period"]) == (5, 2, 1.5, "month")
+    assert created["guardrails"][0]["pii"]["action"] == "block"
+    assert chat(a.url, created["key"], "fake/echo") == 200
+    assert httpx.post(f"{a.url}/v1/chat/completions",
+                      headers={"Authorization": f"Bearer {created['key']}"},
+                      json={"model": "fake/echo", "messages": [
+                          {"role": "user", "content": "a@b.io"}]}).status_code == 400
