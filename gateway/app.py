@@ -22,13 +22,19 @@ from gateway.access.auth import Authenticator
 from gateway.access.keys import KeyStore
 from gateway.access.limits import create_limiter
 from gateway.access.quotas import Quotas
+from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
+from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
 from gateway.metrics import Metrics
+from gateway.prompts.conversations import ConversationStore
+from gateway.prompts.templates import PromptStore
 from gateway.routes import audio, chat, embeddings, health, images, keys, models, tools, usage
+from gateway.routes import conversations as conversation_routes
+from gateway.routes import prompts as prompt_routes
 from gateway.routing.router import Router
 from gateway.state import AppState
 from gateway.store import create_store
@@ -112,6 +118,10 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             http=http,
             quotas=quotas,
             usage=usage_log,
+            caps=KeyCaps(store, config.limits.fail_open),
+            prompts=PromptStore(store),
+            guardrails=GuardrailBook(config.guardrails),
+            conversations=ConversationStore(store),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
@@ -137,7 +147,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     max_body = int(config.server.max_body_mb * 1024 * 1024)
     return Starlette(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
-                *health.routes, *images.routes, *audio.routes, *tools.routes],
+                *health.routes, *images.routes, *audio.routes, *tools.routes,
+                *prompt_routes.routes, *conversation_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from gateway.guardrails.config import GuardrailConfig, parse_guardrails
 from providers import PROVIDERS, config_classes
 from providers.base import DeploymentConfig, EmbeddingProvider
 from providers.local import embedded
@@ -86,6 +87,7 @@ class GatewayConfig(_Section):
     server: ServerConfig = ServerConfig()
     cache: CacheConfig | None = None
     limits: LimitsConfig = LimitsConfig()
+    guardrails: tuple[GuardrailConfig, ...] = ()
     models: list[Deployment] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -98,6 +100,8 @@ class GatewayConfig(_Section):
                                       f"no model named '{fallback}' is configured")
         if self.cache is not None and self.cache.mode == "semantic":
             _check_embedding_model(self.cache.embedding_model, self.deployments)
+        for i, deployment in enumerate(self.deployments):
+            _check_guardrails(deployment.guardrails, f"models[{i}].guardrails")
         return self
 
     @property
@@ -130,6 +134,22 @@ def _check_embedding_model(name: str | None, deployments: list[DeploymentConfig]
     if not issubclass(PROVIDERS[matching[0].provider], EmbeddingProvider):
         raise _KeyedError(path, f"the model '{name}' (provider {matching[0].provider}) does "
                                 "not support embeddings")
+
+
+def _check_guardrails(entries: Any, path: str) -> None:
+    """A deployment's ``guardrails:`` (kept as plain data by the provider layer) must be
+    valid guardrail entries."""
+    if entries is None:
+        return
+    try:
+        parse_guardrails(entries)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = _loc_to_path(tuple(error["loc"]), entries)
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problem = "unknown key" if error["type"] == "extra_forbidden" else message
+        raise _KeyedError(path + (where if where.startswith("[") else "." + where), problem
+                          ) from None
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-(.*?))?\}")

@@ -47,6 +47,8 @@ class Metrics:
         self.upstream_errors = Counter("gateway_upstream_errors_total",
                                        "Failed calls to a backend.",
                                        ["model", "provider", "reason"], registry=r)
+        self.cost = Counter("gateway_cost_usd_total", "Spend at the deployments' prices (USD).",
+                            ["model"], registry=r)
         self.in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
                                registry=r, multiprocess_mode="livesum")
 

@@ -8,10 +8,14 @@ from starlette.requests import Request
 
 from gateway.access.auth import Authenticator
 from gateway.access.quotas import Quotas
+from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
+from gateway.guardrails.pii import GuardrailBook
 from gateway.metrics import Metrics
+from gateway.prompts.conversations import ConversationStore
+from gateway.prompts.templates import PromptStore
 from gateway.routing.router import Router
 from gateway.store import Store
 from providers.http import HTTPClient
@@ -27,6 +31,10 @@ class AppState:
     http: HTTPClient
     quotas: Quotas
     usage: UsageLog
+    caps: KeyCaps
+    prompts: PromptStore
+    guardrails: GuardrailBook
+    conversations: ConversationStore
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

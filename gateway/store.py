@@ -56,6 +56,12 @@ class Store(Protocol):
                       ) -> None:
         """Add to several integer fields at once; ``ttl_s`` sets the hash's expiry."""
 
+    # Leases: at most ``limit`` holders of ``name`` at once (requests in flight); a holder not
+    # released (its replica died) lapses after ``ttl_s``.
+    async def lease(self, name: str, holder: str, limit: int, ttl_s: float) -> bool: ...
+
+    async def unlease(self, name: str, holder: str) -> None: ...
+
     # Pub/sub: every replica hears what any replica publishes (used to drop cached keys).
     async def publish(self, channel: str, message: bytes) -> None: ...
 
@@ -80,9 +86,26 @@ class MemoryStore:
         self._sweep_at = SWEEP_MIN
         self._hashes: dict[str, dict[str, bytes]] = {}
         self._subscribers: dict[str, list[asyncio.Queue[bytes]]] = {}
+        self._leases: dict[str, dict[str, float]] = {}
 
     async def ping(self) -> None:
         return None
+
+    async def lease(self, name: str, holder: str, limit: int, ttl_s: float) -> bool:
+        now = time.monotonic()
+        holders = {h: t for h, t in self._leases.get(name, {}).items() if t > now}
+        self._leases[name] = holders
+        if len(holders) >= limit:
+            return False
+        holders[holder] = now + ttl_s
+        return True
+
+    async def unlease(self, name: str, holder: str) -> None:
+        holders = self._leases.get(name)
+        if holders is not None:
+            holders.pop(holder, None)
+            if not holders:
+                del self._leases[name]
 
     def _live(self, key: str) -> bytes | None:
         entry = self._data.get(key)
@@ -112,7 +135,8 @@ class MemoryStore:
         self._sweep_at = max(SWEEP_MIN, 2 * len(self._data))
 
     async def delete(self, key: str) -> bool:
-        return self._data.pop(key, None) is not None
+        had_value = self._data.pop(key, None) is not None
+        return self._hashes.pop(key, None) is not None or had_value
 
     async def incr(self, key: str, amount: int = 1, ttl_s: float | None = None) -> int:
         current = self._live(key)
@@ -178,10 +202,20 @@ class RedisStore:
             retry=Retry(NoBackoff(), 1), retry_on_error=[RedisConnectionError],
         )
         self.client = aioredis.Redis(connection_pool=self._pool)
+        self._lease = self.client.register_script(_LEASE)
 
     async def ping(self) -> None:
         with redis_errors():
             await self.client.ping()
+
+    async def lease(self, name: str, holder: str, limit: int, ttl_s: float) -> bool:
+        with redis_errors():
+            return bool(await self._lease(keys=[name], args=[holder, limit,
+                                                             int(ttl_s * 1000)]))
+
+    async def unlease(self, name: str, holder: str) -> None:
+        with redis_errors():
+            await self.client.zrem(name, holder)
 
     async def get(self, key: str) -> bytes | None:
         with redis_errors():
@@ -263,6 +297,18 @@ class RedisStore:
     async def aclose(self) -> None:
         await self.client.aclose()
         await self._pool.disconnect()
+
+
+# A sorted set of holders scored by when their lease lapses (the server's clock).
+_LEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+return 1
+"""
 
 
 @contextmanager

@@ -48,6 +48,15 @@ class DeploymentConfig(BaseModel):
     # is skipped for cooldown_s, then one probe request decides whether it is back.
     cooldown_failures: int = Field(default=3, ge=0)
     cooldown_s: float = Field(default=30.0, gt=0)
+    # Governance (gateway/access/spend.py, gateway/guardrails/): prices in USD per million
+    # tokens, requests in flight at most, the context window for conversation truncation,
+    # and guardrails replacing the global list (validated by gateway/config.py).
+    input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    output_cost_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_cost_per_mtok: float | None = Field(default=None, ge=0)
+    max_parallel: PositiveInt | None = None
+    context_window: PositiveInt | None = None
+    guardrails: tuple[dict[str, Any], ...] | None = None
 
     def timeouts(self, *, stream: bool) -> Timeout:
         """The upstream HTTP timeouts of one call: a non-stream answer must be whole within

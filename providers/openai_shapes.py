@@ -35,7 +35,7 @@ class TokenCounts:
     reasoning: int | None = None
 
     def usage(self) -> Usage:
-        return Usage(self.prompt, self.completion)
+        return Usage(self.prompt, self.completion, self.cached or 0)
 
     def body(self) -> dict[str, Any]:
         usage: dict[str, Any] = {"prompt_tokens": self.prompt,

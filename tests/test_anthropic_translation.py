@@ -190,7 +190,7 @@ def test_whole_answer() -> None:
             "name": "get_weather", "arguments": '{"city":"Paris"}'}}]}
     assert body["usage"] == {"prompt_tokens": 15, "completion_tokens": 5, "total_tokens": 20,
                              "prompt_tokens_details": {"cached_tokens": 3}}
-    assert result.usage == Usage(15, 5)
+    assert result.usage == Usage(15, 5, 3)  # (3 of them cached)
 
 
 def test_json_tool_answer_is_the_content() -> None:
@@ -272,7 +272,7 @@ def test_stream_usage_is_cumulative_and_split() -> None:
     stream.feed("message_delta", orjson.dumps({"type": "message_delta", "delta": {
         "stop_reason": "end_turn"}, "usage": {"output_tokens": 40, "input_tokens": 11}}))
     last = stream.feed("message_stop", b'{"type": "message_stop"}')
-    assert last[0].usage == Usage(16, 40) and last[0].usage_only
+    assert last[0].usage == Usage(16, 40, 3) and last[0].usage_only
 
 
 @pytest.mark.parametrize(("error_type", "error_class"), [

@@ -171,7 +171,7 @@ def test_whole_answer() -> None:
     assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20,
                              "prompt_tokens_details": {"cached_tokens": 3},
                              "completion_tokens_details": {"reasoning_tokens": 6}}
-    assert result.usage == Usage(10, 10)
+    assert result.usage == Usage(10, 10, 3)  # (3 of them cached)
     again = orjson.loads(from_vendor(answer, "gemini-x").body)
     assert again["choices"][1]["message"]["tool_calls"][0]["id"] == call["id"]  # stable
 
@@ -210,7 +210,7 @@ def test_stream_chunks() -> None:
     assert call["function"] == {"name": "get_weather", "arguments": '{"city":"Paris"}'}
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     end = stream.end()
-    assert end.usage_only and end.usage == Usage(10, 10)
+    assert end.usage_only and end.usage == Usage(10, 10, 3)
     assert orjson.loads(end.data)["usage"]["completion_tokens_details"] == {
         "reasoning_tokens": 6}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator
 from functools import partial
 
 import orjson
@@ -152,3 +153,29 @@ def test_usage_done_errors_and_bad_chunks_keep_their_meaning() -> None:
         _relay([_event(b'{"error":{"message":"boom"}}')])
     with pytest.raises(UpstreamError, match="not JSON"):
         _relay([_event(b"<html>oops</html>")])
+
+
+def _delta(text: str) -> bytes:
+    return orjson.dumps({"id": "c", "object": "chat.completion.chunk", "choices": [
+        {"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+
+
+def test_batched_chunks_split_into_single_ones() -> None:
+    batch = StreamChunk(b"", sse=b"data: " + _delta("a") + b"\n\ndata: " + _delta("b") + b"\n\n")
+    assert [part.data for part in batch.split()] == [_delta("a"), _delta("b")]
+    single = StreamChunk(_delta("c"))
+    assert single.split() == [single]
+
+
+async def test_restoring_a_batched_stream_sees_every_chunk() -> None:
+    """Guardrails' restore reads each chunk's JSON: a batch of relayed bytes is split first,
+    and a placeholder cut across two batched chunks is still restored whole."""
+    from gateway.guardrails.restore import restored
+
+    async def upstream() -> AsyncGenerator[StreamChunk, None]:
+        yield StreamChunk(b"", sse=b"data: " + _delta("mail <EMA") + b"\n\ndata: "
+                          + _delta("IL_1> now") + b"\n\n")
+
+    out = [orjson.loads(chunk.data) async for chunk in restored(upstream(),
+                                                                 {"<EMAIL_1>": "a@b.io"})]
+    assert "".join(c["choices"][0]["delta"]["content"] for c in out) == "mail a@b.io now"

@@ -46,12 +46,13 @@ def test_usage_by_key_user_and_model(url: str) -> None:
     # echo answers "echo: one two three": 4 completion tokens, 3 prompt tokens (the fake's count)
     assert rows[(made["id"], "alice", "gpt-test")] == {
         "date": today, "key_id": made["id"], "user": "alice", "model": "gpt-test",
-        "requests": 2, "prompt_tokens": 6, "completion_tokens": 8, "total_tokens": 14}
+        "requests": 2, "prompt_tokens": 6, "completion_tokens": 8, "total_tokens": 14,
+        "cost_usd": 0.0}  # (no prices configured)
     assert rows[(made["id"], "bob", "gpt-test")]["requests"] == 1
     assert rows[(made["id"], None, "fake/echo")]["completion_tokens"] == 4  # a stream
     assert rows[(None, None, "gpt-test")]["requests"] == 1  # the master key
     assert body["totals"] == {"requests": 5, "prompt_tokens": 15, "completion_tokens": 20,
-                              "total_tokens": 35}
+                              "total_tokens": 35, "cost_usd": 0.0}
 
     only_alice = usage(url, user="alice").json()["data"]
     assert [r["user"] for r in only_alice] == ["alice"]

@@ -73,6 +73,10 @@ class ContextLengthExceeded(InvalidRequest):
     code = "context_length_exceeded"
 
 
+class ContentPolicyViolation(InvalidRequest):
+    code = "content_policy_violation"
+
+
 class AuthenticationError(GatewayError):
     status, type, code = 401, "authentication_error", "invalid_api_key"
 
@@ -119,6 +123,12 @@ class RateLimited(GatewayError):
         self.retry_after = retry_after
         # The upstream's own wait, unrounded, when it sent one (the retries honour it).
         self.retry_after_s = retry_after_s
+
+
+class InsufficientQuota(GatewayError):
+    """A key over its budget (OpenAI's code for an exhausted quota)."""
+
+    status, type, code = 429, "insufficient_quota", "insufficient_quota"
 
 
 class UpstreamError(GatewayError):

@@ -13,6 +13,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
+from wire.sse import SSEDecoder
+
 
 class StreamOptions(BaseModel):
     model_config = ConfigDict(extra="allow", strict=True)
@@ -93,6 +95,7 @@ class EmbeddingRequest(APIRequest):
 class Usage:
     prompt_tokens: int
     completion_tokens: int = 0
+    cached_tokens: int = 0  # of prompt_tokens, those the vendor read from its prompt cache
 
 
 @dataclass(slots=True, frozen=True)
@@ -124,3 +127,11 @@ class StreamChunk:
     def event(self) -> bytes:
         """The chunk (or chunks) as server-sent events, ready to send."""
         return self.sse or b"data: " + self.data + b"\n\n"
+
+    def split(self) -> list[StreamChunk]:
+        """The chunk as single chunks, each with its JSON in ``data``: itself, or the chunks
+        batched in ``sse`` (for the wrappers that read each chunk: cache, guardrails'
+        restore, conversations)."""
+        if not self.sse:
+            return [self]
+        return [StreamChunk(event.data) for event in SSEDecoder().feed(self.sse)]

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gateway.access.keys import KeyStore
+from gateway.access.keys import KeyStore, VirtualKey
 from wire.errors import AuthenticationError, PermissionDenied
 
 
@@ -31,6 +31,7 @@ class Caller:
     models: frozenset[str] | None = None  # None: every model; names may end in "*"
     rpm: int | None = None
     tpm: int | None = None
+    key: VirtualKey | None = None  # the virtual key's record (budget, rpd, guardrails...)
 
     def check_model(self, model: str) -> None:
         if not self.may_use(model):
@@ -82,7 +83,7 @@ class Authenticator:
             raise AuthenticationError("This API key has expired.")
         return Caller(key_id=virtual.id, is_admin=False,
                       models=frozenset(virtual.models) if virtual.models is not None else None,
-                      rpm=virtual.rpm, tpm=virtual.tpm)
+                      rpm=virtual.rpm, tpm=virtual.tpm, key=virtual)
 
     def require_admin(self, caller: Caller) -> None:
         if not caller.is_admin:

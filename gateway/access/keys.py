@@ -16,11 +16,12 @@ import hashlib
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt
 
+from gateway.guardrails.config import GuardrailConfig, parse_guardrails
 from gateway.store import Store, StoreUnavailable
 
 KEYS_HASH = "gw:keys"
@@ -40,6 +41,11 @@ class KeyCreate(BaseModel):
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
     expires_at: int | None = Field(default=None, gt=0)
+    rpd: PositiveInt | None = None
+    max_parallel: PositiveInt | None = None
+    max_budget_usd: float | None = Field(default=None, ge=0)
+    budget_period: Literal["day", "month", "total"] = "total"
+    guardrails: list[GuardrailConfig] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,11 @@ class VirtualKey:
     tpm: int | None
     created: int
     expires_at: int | None
+    rpd: int | None = None
+    max_parallel: int | None = None
+    max_budget_usd: float | None = None
+    budget_period: str = "total"
+    guardrails: tuple[GuardrailConfig, ...] | None = None
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -59,6 +70,8 @@ class VirtualKey:
         """The key as the API shows it (never with its secret)."""
         record = asdict(self)
         record["models"] = list(self.models) if self.models is not None else None
+        if self.guardrails is not None:
+            record["guardrails"] = [g.model_dump() for g in self.guardrails]
         return record
 
     @classmethod
@@ -68,7 +81,12 @@ class VirtualKey:
         return cls(id=data["id"], name=data.get("name"),
                    models=tuple(models) if models is not None else None,
                    rpm=data.get("rpm"), tpm=data.get("tpm"), created=data["created"],
-                   expires_at=data.get("expires_at"))
+                   expires_at=data.get("expires_at"), rpd=data.get("rpd"),
+                   max_parallel=data.get("max_parallel"),
+                   max_budget_usd=data.get("max_budget_usd"),
+                   budget_period=data.get("budget_period") or "total",
+                   guardrails=(parse_guardrails(data["guardrails"])
+                               if data.get("guardrails") is not None else None))
 
 
 REVOKED_CHANNEL = "gw:keys:revoked"
@@ -120,7 +138,10 @@ class KeyStore:
         key = VirtualKey(id="key_" + secrets.token_hex(12), name=spec.name,
                          models=tuple(spec.models) if spec.models is not None else None,
                          rpm=spec.rpm, tpm=spec.tpm, created=int(time.time()),
-                         expires_at=spec.expires_at)
+                         expires_at=spec.expires_at, rpd=spec.rpd,
+                         max_parallel=spec.max_parallel, max_budget_usd=spec.max_budget_usd,
+                         budget_period=spec.budget_period,
+                         guardrails=tuple(spec.guardrails) if spec.guardrails else None)
         await self._store.hset(KEYS_HASH, digest_hex(secret), orjson.dumps(key.public()))
         return key, secret
 

@@ -2,7 +2,8 @@
 
 One store hash per UTC day (``gw:usage:2026-11-22``, kept 400 days); its fields are the JSON
 list ``[key_id, user, model]`` followed by ``\\x00`` and ``p`` (prompt tokens), ``c``
-(completion tokens) or ``r`` (requests), so a query reads one hash per day.
+(completion tokens), ``r`` (requests) or ``u`` (cost in nano-USD), so a query reads one
+hash per day.
 
 Calls are added up in memory and written every ``flush_s`` (one ``HINCRBY`` pipeline for all
 the calls of that second), not once per call: recording costs a request nothing. A query
@@ -29,14 +30,15 @@ log = logging.getLogger("gateway")
 
 RETENTION_DAYS = 400
 DEFAULT_DAYS = 30
-_COUNTERS = {"p": "prompt_tokens", "c": "completion_tokens", "r": "requests"}
+_COUNTERS = {"p": "prompt_tokens", "c": "completion_tokens", "r": "requests", "u": "cost_nano"}
+NANO = 1_000_000_000
 
 
 @functools.lru_cache(maxsize=4096)
-def _fields(key_id: str | None, user: str | None, model: str) -> tuple[str, str, str]:
+def _fields(key_id: str | None, user: str | None, model: str) -> tuple[str, str, str, str]:
     """The hash fields of one group's counters (made once per group: hot path)."""
     group = orjson.dumps([key_id, user, model]).decode() + "\x00"
-    return group + "p", group + "c", group + "r"
+    return group + "p", group + "c", group + "r", group + "u"
 
 
 def day_of(moment: dt.datetime | None = None) -> dt.date:
@@ -82,11 +84,14 @@ class UsageLog:
         self._warned = False
 
     def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
-               completion: int, *, day: dt.date | None = None) -> None:
+               completion: int, *, day: dt.date | None = None, cost_usd: float = 0.0) -> None:
         counters = self._pending.setdefault(f"gw:usage:{(day or day_of()).isoformat()}", {})
-        for name, amount in zip(_fields(key_id, user, model), (prompt, completion, 1),
-                                strict=True):
+        fields = _fields(key_id, user, model)
+        for name, amount in zip(fields[:3], (prompt, completion, 1), strict=True):
             counters[name] = counters.get(name, 0) + amount
+        if cost_usd:
+            spent = fields[3]
+            counters[spent] = counters.get(spent, 0) + round(cost_usd * NANO)
         self._flusher.soon()
 
     async def flush(self) -> None:
@@ -120,10 +125,12 @@ class UsageLog:
                     continue
                 row = by_group.setdefault(group, {
                     "date": day.isoformat(), "key_id": key_id, "user": user, "model": model,
-                    "requests": 0, "prompt_tokens": 0, "completion_tokens": 0})
+                    "requests": 0, "prompt_tokens": 0, "completion_tokens": 0,
+                    "cost_nano": 0})
                 row[_COUNTERS[counter]] += int(value)
             rows += sorted(by_group.values(),
                            key=lambda r: (r["key_id"] or "", r["user"] or "", r["model"]))
         for row in rows:
             row["total_tokens"] = row["prompt_tokens"] + row["completion_tokens"]
+            row["cost_usd"] = row.pop("cost_nano") / NANO
         return rows

@@ -39,7 +39,6 @@ from gateway.metrics import Metrics
 from gateway.routing.router import Router
 from gateway.store import Store, StoreUnavailable
 from wire.openai import ChatRequest, StreamChunk
-from wire.sse import SSEDecoder
 
 log = logging.getLogger("gateway")
 
@@ -108,11 +107,8 @@ class Lookup:
         assembler = StreamAssembler()
         async with aclosing(chunks):
             async for chunk in chunks:
-                if chunk.sse:  # several chunks as the upstream sent them
-                    for event in SSEDecoder().feed(chunk.sse):
-                        assembler.feed(event.data)
-                else:
-                    assembler.feed(chunk.data)
+                for part in chunk.split():  # (several when batched as the upstream sent them)
+                    assembler.feed(part.data)
                 yield chunk
         completion = assembler.completion()
         if completion is not None:

@@ -28,6 +28,11 @@ def add_parser(sub: Any) -> None:
     create.add_argument("--rpm", type=int)
     create.add_argument("--tpm", type=int)
     create.add_argument("--expires-at", type=int, help="unix seconds")
+    create.add_argument("--rpd", type=int, help="requests per UTC day")
+    create.add_argument("--max-parallel", type=int, help="requests in flight at most")
+    create.add_argument("--max-budget-usd", type=float, help="spend cap in USD per period")
+    create.add_argument("--budget-period", choices=["day", "month", "total"])
+    create.add_argument("--guardrails", help="a JSON list, as in models.yaml")
     actions.add_parser("list", help="list keys (never their secrets)")
     revoke = actions.add_parser("revoke", help="revoke a key by id")
     revoke.add_argument("id")
@@ -56,7 +61,15 @@ def _request(args: argparse.Namespace, method: str, path: str,
 def run(args: argparse.Namespace) -> int:
     if args.action == "create":
         body: dict[str, Any] = {"name": args.name, "rpm": args.rpm, "tpm": args.tpm,
-                                "expires_at": args.expires_at}
+                                "expires_at": args.expires_at, "rpd": args.rpd,
+                                "max_parallel": args.max_parallel,
+                                "max_budget_usd": args.max_budget_usd,
+                                "budget_period": args.budget_period}
+        if args.guardrails:
+            try:
+                body["guardrails"] = json.loads(args.guardrails)
+            except ValueError as exc:
+                raise SystemExit(f"gateway: --guardrails is not JSON: {exc}") from None
         if args.models:
             body["models"] = [m.strip() for m in args.models.split(",") if m.strip()]
         made = _request(args, "POST", "/v1/keys", {k: v for k, v in body.items()

@@ -7,19 +7,24 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from typing import Any
 
+from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
+from gateway.guardrails.restore import restore_body, restored
 from gateway.http.streaming import SSEResponse
-from gateway.routes.common import ModelCall, authorized_call, until_disconnected
+from gateway.prompts.context import context_window
+from gateway.prompts.prepare import GATEWAY_FIELDS, Fits, prepare, remember, remembered
+from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
 from wire.errors import GatewayError, InternalError
-from wire.openai import ChatRequest, StreamChunk, Usage
+from wire.openai import ChatRequest, Message, StreamChunk, Usage
 from wire.sse import DONE, encode_data
 
 log = logging.getLogger("gateway")
@@ -29,18 +34,72 @@ async def _cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
     return await gateway.quotas.chat_cost(chat, route.deployments[0].provider)
 
 
+class _ChatBody(ChatRequest):
+    """A chat body as it arrives: ``messages`` may be empty when a prompt template or a
+    conversation supplies them."""
+
+    messages: list[Message] = Field(default=[])
+
+
+async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
+    """The body the model sees (gateway/prompts/prepare.py): history, prompt template and
+    guardrails applied, the gateway's own fields removed."""
+    raw = call.body.raw
+    guards = call.gateway.guardrails.for_route(
+        (d.config for d in call.route.deployments),
+        call.caller.key.guardrails if call.caller.key else None)
+    if not GATEWAY_FIELDS & raw.keys() and not guards:
+        if not call.body.messages:
+            call.body = parse(ChatRequest, raw)  # (400: messages must not be empty)
+        return
+    fits, own_tokenizer = await _fits(call) if "conversation_id" in raw else (None, False)
+    call.prepared = await prepare(
+        raw, prompts=call.gateway.prompts, conversations=call.gateway.conversations,
+        guards=guards, key_id=call.caller.key_id, is_admin=call.caller.is_admin, fits=fits,
+        fits_in_thread=not own_tokenizer)
+    call.body = parse(ChatRequest, call.prepared.body)
+
+
+async def _fits(call: ModelCall[ChatRequest]) -> tuple[Fits | None, bool]:
+    """Whether messages (and the room the answer asks for) fit the model's context window,
+    counted with its own tokenizer when it has one, else tiktoken; None: the window is
+    unknown."""
+    deployment = call.route.deployments[0]
+    window = context_window(deployment.config, deployment.upstream_model(call.route.model))
+    if window is None:
+        return None, False
+    body = call.body
+    room = (body.max_completion_tokens or body.max_tokens or 0) * (body.n or 1)
+    count = getattr(deployment.provider, "count_prompt_tokens", None)
+    estimator = call.gateway.quotas.estimator
+    await estimator.ready()
+
+    def fits(messages: list[dict[str, Any]]) -> bool:
+        try:
+            request = ChatRequest.parse({"model": body.model, "messages": messages})
+        except ValidationError:
+            return True  # (the request's own 400 comes later)
+        tokens = count(request) if count is not None else None
+        if tokens is None:
+            tokens = estimator.count_messages(request)
+        return bool(tokens + room <= window)
+
+    return fits, count is not None
+
+
 async def chat_completions(request: Request) -> Response:
-    call = await authorized_call(request, ChatRequest, _cost)
+    call: ModelCall[ChatRequest] = await authorized_call(request, _ChatBody, _cost, _prepare)
     cache, chat = call.gateway.cache, call.body
     cached = await cache.lookup(call.route.model, chat, request.headers) if cache else None
     request.state.cache = cached.result if cached else None
     if cached is not None and cached.answer is not None:
-        return _from_cache(call, cached)
+        return await _from_cache(call, cached)
     headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     try:
         if chat.stream:
             return await _stream(request, call, cached, headers)
-        result = await until_disconnected(request, call.gateway.router.chat(call.route, chat))
+        result = await until_disconnected(
+            request, call.gateway.router.chat(call.route, chat, call.meter))
     except BaseException as error:
         await call.release()
         if isinstance(error, GatewayError):
@@ -48,15 +107,24 @@ async def chat_completions(request: Request) -> Response:
         raise
     if cached is not None:
         await cached.save(result.body)
-    return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
+    prepared = call.prepared
+    if prepared is None:
+        return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
+    await remember(call.gateway.conversations, prepared, result.body)
+    return call.respond(restore_body(result.body, prepared.placeholders), result.usage,
+                        headers={**(cached.headers if cached else {}), **prepared.headers()})
 
 
-def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
+async def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
     assert cached.answer is not None
+    answer, headers = cached.answer, cached.headers
+    if call.prepared is not None:
+        await remember(call.gateway.conversations, call.prepared, answer)
+        answer = restore_body(answer, call.prepared.placeholders)
+        headers = {**headers, **call.prepared.headers()}
     if call.body.stream:
-        return SSEResponse(_replayed(call, cached.answer),
-                           headers={**call.ticket.headers, **cached.headers})
-    return call.respond(cached.answer, None, cached=True, headers=cached.headers)
+        return SSEResponse(_replayed(call, answer), headers={**call.ticket.headers, **headers})
+    return call.respond(answer, None, cached=True, headers=headers)
 
 
 async def _replayed(call: ModelCall[ChatRequest], answer: bytes
@@ -72,9 +140,17 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup
                   headers: dict[str, str]) -> Response:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
     answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
-    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True)
+    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
+                                        meter=call.meter)
     if cached is not None and cached.saving:
         chunks = cached.record(chunks)
+    prepared = call.prepared
+    if prepared is not None:
+        if prepared.conversation is not None:
+            chunks = remembered(chunks, call.gateway.conversations, prepared)
+        if prepared.placeholders:
+            chunks = restored(chunks, prepared.placeholders)
+        headers = {**headers, **prepared.headers()}
     try:
         first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
     except BaseException:

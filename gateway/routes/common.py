@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -14,15 +15,20 @@ from starlette.responses import Response
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket
+from gateway.access.spend import Meter
 from gateway.http.streaming import CancelOnDisconnect
+from gateway.prompts.prepare import Prepared
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState, app_state
+from gateway.store import StoreUnavailable
 from wire.errors import InvalidJSON, InvalidRequest
 from wire.openai import APIRequest, Usage
 
 T = TypeVar("T")
 R = TypeVar("R", bound=APIRequest)
 M = TypeVar("M", bound=BaseModel)
+
+log = logging.getLogger("gateway")
 
 
 async def read_json(request: Request) -> dict[str, Any]:
@@ -76,19 +82,44 @@ class ModelCall(Generic[R]):
     route: ModelRoute
     user: str | None
     ticket: Ticket = field(default_factory=Ticket)
+    meter: Meter = field(default_factory=Meter)  # the router notes who answered (prices)
+    lease: str | None = None  # the key's max_parallel slot
+    prepared: Prepared | None = None  # chat: prompt, conversation, guardrails applied
+    ended: bool = False
 
     async def finish(self, usage: Usage | None, *, cached: bool = False) -> None:
-        """Once the answer has ended: settle the limits and record the usage. A cached answer
-        used no tokens."""
+        """Once the answer has ended: settle the limits, the spend and record the usage,
+        exactly once. A cached answer used no tokens and costs nothing."""
+        if self.ended:
+            return
+        self.ended = True
         used = Usage(0, 0) if cached else usage
+        cost = self.meter.cost(used)
         await self.gateway.quotas.settle(self.ticket, used)
         self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
                                   used.prompt_tokens if used else 0,
-                                  used.completion_tokens if used else 0)
+                                  used.completion_tokens if used else 0, cost_usd=cost)
+        if cost:
+            self.gateway.metrics.cost.labels(self.route.model).inc(cost)
+        await self._settle_key(cost)
 
     async def release(self) -> None:
-        """The call failed: give back the tokens it had reserved."""
+        """The call failed: give back the tokens it had reserved (and its slot)."""
+        if self.ended:
+            return
+        self.ended = True
         await self.gateway.quotas.settle(self.ticket, Usage(0, 0))
+        await self._settle_key(0.0)
+
+    async def _settle_key(self, cost: float) -> None:
+        key = self.caller.key
+        if key is None:
+            return
+        try:
+            await self.gateway.caps.add_spend(key, cost)
+            await self.gateway.caps.release(key, self.lease)
+        except StoreUnavailable as exc:
+            log.warning("spend of key %s not settled: %s", key.id, exc.message)
 
     def respond(self, body: bytes, usage: Usage | None, *, cached: bool = False,
                 headers: dict[str, str] | None = None) -> Response:
@@ -99,14 +130,18 @@ class ModelCall(Generic[R]):
                         background=BackgroundTask(self.finish, usage, cached=cached))
 
 
+Prepare = Callable[["ModelCall[R]", Request], Awaitable[None]]
+
+
 async def authorized_call(request: Request, body_type: type[R],
-                          cost: Callable[[AppState, R, ModelRoute], Awaitable[int]], *,
+                          cost: Callable[[AppState, R, ModelRoute], Awaitable[int]],
+                          prepare: Prepare[R] | None = None, *,
                           read: Callable[[Request], Awaitable[R]] | None = None
                           ) -> ModelCall[R]:
     """The start of every model call: who calls, what they ask, which model answers it, and
-    whether the caller's limits let it (``cost`` estimates its tokens, when they matter).
-    ``read`` reads and validates a body that is not JSON (a multipart form), once the caller
-    is known."""
+    whether the caller's budget and limits let it (``cost`` estimates its tokens, when they
+    matter). ``prepare`` may rewrite the body first (prompts, history, guardrails). ``read``
+    reads and validates a body that is not JSON (a multipart form), once the caller is known."""
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
     body = await read(request) if read else parse(body_type, await read_json(request))
@@ -116,7 +151,19 @@ async def authorized_call(request: Request, body_type: type[R],
     user = body.raw.get("user")
     call = ModelCall(gateway, caller, body, route,
                      user if isinstance(user, str) else request.headers.get("x-user-id"))
-    call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, body, route))
+    if prepare is not None:
+        await prepare(call, request)
+    key = caller.key
+    if key is None:
+        call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, call.body, route))
+        return call
+    call.lease, day = await gateway.caps.admit(key)
+    try:
+        call.ticket = await gateway.quotas.admit(caller, lambda: cost(gateway, call.body, route))
+    except BaseException:
+        await gateway.caps.give_back_request(day)
+        await gateway.caps.release(key, call.lease)
+        raise
     return call
 
 

@@ -37,6 +37,7 @@ async def get_usage(request: Request) -> Response:
     rows = await gateway.usage.query(where)
     totals = {name: sum(row[name] for row in rows) for name in
               ("requests", "prompt_tokens", "completion_tokens", "total_tokens")}
+    totals["cost_usd"] = round(sum(row["cost_usd"] for row in rows), 9)
     return json_response(orjson.dumps({"object": "list", "data": rows, "totals": totals,
                                        "from": start.isoformat(), "to": end.isoformat()}))
 

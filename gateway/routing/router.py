@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.access.quotas import Admission, DeploymentLimits, Quotas
+from gateway.access.spend import Meter
 from gateway.metrics import Metrics
 from gateway.routing.reliability import (
     RETRYABLE,
@@ -33,7 +34,7 @@ from gateway.routing.reliability import (
 from providers import PROVIDERS
 from providers.base import DeploymentConfig, EmbeddingProvider, ManagedProvider, Provider
 from providers.http import HTTPClient
-from wire.errors import GatewayError, InvalidRequest, ModelNotFound
+from wire.errors import GatewayError, InvalidRequest, ModelNotFound, RateLimited
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
 
 log = logging.getLogger("gateway")
@@ -53,6 +54,12 @@ class Deployment:
 
     def upstream_model(self, requested: str) -> str:
         return self.config.upstream_model(requested)
+
+    @property
+    def full(self) -> bool:
+        """At its ``max_parallel`` requests in flight (counted on this replica)."""
+        most = self.config.max_parallel
+        return most is not None and self.in_flight >= most
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,11 +142,22 @@ class Router:
         deployments = route.deployments
         if len(deployments) == 1:
             only = deployments[0]
-            return [only] if only not in exclude and only.breaker.available() else []
+            usable = only not in exclude and only.breaker.available() and not only.full
+            return [only] if usable else []
         start, count = next(self._turn), len(deployments)
         turned = [deployments[(start + i) % count] for i in range(count)]
-        return sorted((d for d in turned if d not in exclude and d.breaker.available()),
+        return sorted((d for d in turned
+                       if d not in exclude and d.breaker.available() and not d.full),
                       key=lambda d: d.in_flight)  # (a stable sort keeps the turn's order)
+
+    def _all_full(self, route: Route, exclude: Set[Deployment]) -> None:
+        """429 when the deployments left are not cooling down but at their max_parallel."""
+        left = [d for d in route.deployments if d not in exclude and d.breaker.available()]
+        if left and all(d.full for d in left):
+            self._metrics.rate_limited.labels("deployment").inc()
+            raise RateLimited(f"Every deployment of the model '{route.model}' has its "
+                              "max_parallel requests in flight. Try again in 1s.",
+                              retry_after=1)
 
     async def _choose(self, route: Route, exclude: Set[Deployment],
                       admission: Admission | None) -> tuple[Deployment, bool] | None:
@@ -153,10 +171,11 @@ class Router:
                     d.limits is not None for d in candidates):
                 best = candidates[await self._quotas.pick([d.limits for d in candidates],
                                                           admission, route.model)]
-                if not best.breaker.available():  # its probe was taken meanwhile
+                if not best.breaker.available() or best.full:  # taken meanwhile
                     exclude = {*exclude, best}
                     continue
             return best, best.breaker.admit()
+        self._all_full(route, exclude)
         return None
 
     async def _next(self, route: Route, attempts: Attempts[Deployment],
@@ -279,25 +298,28 @@ class Router:
         if admission is not None and admission.charged and self._quotas is not None:
             await self._quotas.settle_deployments(admission, usage)
 
-    async def chat(self, route: Route, request: ChatRequest) -> ChatResult:
+    async def chat(self, route: Route, request: ChatRequest, meter: Meter | None = None
+                   ) -> ChatResult:
         async def call(target: Route, deployment: Deployment) -> ChatResult:
             return await deployment.provider.chat(request,
                                                   deployment.upstream_model(target.model))
 
         admission = self._admission(route, request)
         try:
-            result, _, _ = await self._run(route, call, admission)
+            result, _, deployment = await self._run(route, call, admission)
         except BaseException:
             await self._settle(admission, Usage(0, 0))
             raise
+        if meter is not None:
+            meter.config = deployment.config
         await self._settle(admission, result.usage)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens,
                                        result.usage.completion_tokens)
         return result
 
-    async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False
-                     ) -> AsyncGenerator[StreamChunk, None]:
+    async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False,
+                     meter: Meter | None = None) -> AsyncGenerator[StreamChunk, None]:
         """The chunks of one answer; the usage-only chunk only when the client asked for usage
         or the caller wants to see it anyway (``keep_usage_only``: it drops it itself).
         Retries and fallbacks happen until a deployment has produced its first chunk; an error
@@ -320,6 +342,8 @@ class Router:
         except BaseException:
             await self._settle(admission, Usage(0, 0))
             raise
+        if meter is not None:
+            meter.config = deployment.config
         wants_usage = request.include_usage or keep_usage_only
         usage = first.usage if first is not None else None
         try:
@@ -341,12 +365,13 @@ class Router:
                                        chunk.usage.completion_tokens)
         return wants_usage or not chunk.usage_only
 
-    async def embed(self, route: Route, request: EmbeddingRequest) -> ChatResult:
+    async def embed(self, route: Route, request: EmbeddingRequest, meter: Meter | None = None
+                    ) -> ChatResult:
         async def embed(provider: EmbeddingProvider, model: str) -> ChatResult:
             return await provider.embed(request, model)
 
         result = await self._capability_call(route, EmbeddingProvider, embed, "embeddings",
-                                              self._admission(route, request))
+                                              self._admission(route, request), meter)
         if result.usage:
             self._metrics.count_tokens(route.model, result.usage.prompt_tokens, 0)
         return result
@@ -363,7 +388,8 @@ class Router:
 
     async def _capability_call(self, route: Route, capability: type[P],
                                call: Callable[[P, str], Awaitable[T]], what: str,
-                               admission: Admission | None) -> T:
+                               admission: Admission | None, meter: Meter | None = None
+                               ) -> T:
         usable = _has(capability)
         if not usable(route):
             raise InvalidRequest(f"The model '{route.model}' does not support {what}.",
@@ -377,9 +403,11 @@ class Router:
             return await call(provider, deployment.upstream_model(target.model))
 
         try:
-            result, _, _ = await self._run(route, attempt, admission, usable=usable)
+            result, _, deployment = await self._run(route, attempt, admission, usable=usable)
         finally:
             await self._settle(admission, None)  # (for embeddings the estimate was the usage)
+        if meter is not None:
+            meter.config = deployment.config
         return result
 
 

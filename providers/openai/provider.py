@@ -65,7 +65,9 @@ def usage_from(data: Any) -> Usage | None:
         return None
     prompt, completion = data.get("prompt_tokens"), data.get("completion_tokens", 0)
     if isinstance(prompt, int) and isinstance(completion, int):
-        return Usage(prompt, completion)
+        details = data.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return Usage(prompt, completion, cached if isinstance(cached, int) else 0)
     return None
 
 

@@ -41,7 +41,8 @@ def test_generate_b64_json_passes_through(client: openai.OpenAI, fake_openai: Fa
                     "background": "transparent", "moderation": "low"}
     assert fake_openai.headers[-1]["authorization"] == "Bearer sk-upstream"
     assert usage_of(gateway, "gpt-image") == {"requests": 1, "prompt_tokens": 3,
-                                              "completion_tokens": 544, "total_tokens": 547}
+                                              "completion_tokens": 544, "total_tokens": 547,
+                                              "cost_usd": 0.0}  # (no prices configured)
     metrics = httpx.get(f"{gateway}/metrics").text
     assert 'gateway_tokens_total{model="gpt-image",type="completion"} 544.0' in metrics
 

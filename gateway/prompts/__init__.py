@@ -1,0 +1,1 @@
+"""Prompt templates, server-kept conversations and the context truncation they need."""
