@@ -3,6 +3,7 @@ the one error handler."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -29,10 +30,26 @@ from gateway.config import GatewayConfig
 from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
+from gateway.jobs.factory import create_engine, watch_queue
+from gateway.jobs.inputs import Inputs
+from gateway.jobs.tools import Tools
 from gateway.metrics import Metrics
 from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
-from gateway.routes import audio, chat, embeddings, health, images, keys, models, tools, usage
+from gateway.routes import (
+    audio,
+    chat,
+    embeddings,
+    extract,
+    health,
+    images,
+    jobs,
+    keys,
+    models,
+    summarize,
+    tools,
+    usage,
+)
 from gateway.routes import conversations as conversation_routes
 from gateway.routes import prompts as prompt_routes
 from gateway.routing.router import Router
@@ -109,6 +126,11 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         router = Router(config.deployments, http, metrics, quotas)
         usage_log = UsageLog(store)
         key_store = KeyStore(store)
+        inputs = Inputs(store, config.storage, config.jobs.inline_max_mb,
+                        config.jobs.result_ttl_s)
+        engine = create_engine(config.jobs, settings.redis_url,
+                               Tools(router, inputs, usage_log,
+                                     config.jobs.chunk_tokens).functions(), metrics)
         state = AppState(
             config=config,
             router=router,
@@ -122,6 +144,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             prompts=PromptStore(store),
             guardrails=GuardrailBook(config.guardrails),
             conversations=ConversationStore(store),
+            jobs=engine,
+            inputs=inputs,
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
@@ -130,13 +154,19 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                  "" if count == 1 else "s", store.backend, auth)
         for warning in config.warnings():
             log.warning("%s", warning)
+        watcher: asyncio.Task[None] | None = None
         try:
             await key_store.start()
             await router.start()
+            await engine.start()
+            watcher = asyncio.create_task(watch_queue(engine, metrics))
             _freeze_startup_objects()
             yield {"gateway": state}
         finally:
             gc.unfreeze()
+            if watcher is not None:
+                watcher.cancel()
+            await engine.aclose()
             await router.aclose()
             await key_store.aclose()
             await usage_log.aclose()
@@ -148,7 +178,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
     return Starlette(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
-                *prompt_routes.routes, *conversation_routes.routes],
+                *prompt_routes.routes, *conversation_routes.routes, *jobs.routes,
+                *extract.routes, *summarize.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

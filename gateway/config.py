@@ -77,6 +77,47 @@ class LimitsConfig(_Section):
     fail_open: bool = False
 
 
+class JobsConfig(_Section):
+    """Background jobs (/v1/tools/transcribe, /v1/jobs): workers per replica, the queue's
+    length, how long results are kept; heartbeat, sweep and crash retries (saq, with Redis)."""
+
+    concurrency: int = Field(default=2, ge=1, le=256)
+    max_queued: int = Field(default=100, ge=1)
+    result_ttl_s: int = Field(default=86400, ge=1)
+    heartbeat_s: int = Field(default=30, ge=1)
+    sweep_s: int = Field(default=10, ge=1)
+    crash_retries: int = Field(default=2, ge=0, le=10)
+    timeout_s: dict[str, int] = Field(default_factory=dict)  # per tool: {transcribe: 7200}
+    # extraction: the most document tokens asked at once (longer documents: chunk by chunk)
+    chunk_tokens: int = Field(default=6000, ge=100)
+    # /v1/tools/summarize without "models": these (default: the first chat model)
+    summarize_models: list[str] = Field(default_factory=list)
+    # an uploaded input larger than this goes to object storage (storage:), not the store
+    inline_max_mb: float = Field(default=4, ge=0)
+    # false: this replica serves the API and runs no jobs (`gateway worker` processes do)
+    work: bool = True
+
+
+class StorageConfig(_Section):
+    """Where large job inputs go: a local directory (one machine, or a shared disk) or any
+    S3-compatible store (MinIO, AWS S3, GCS's S3 API)."""
+
+    backend: Literal["local", "s3"] = "local"
+    path: str = "./gateway-data"  # local
+    bucket: str | None = None  # s3
+    endpoint: str | None = None  # s3: e.g. http://minio:9000 (default: AWS)
+    region: str = "us-east-1"
+    access_key_id: str | None = None  # s3: default: the usual AWS_* environment
+    secret_access_key: str | None = None
+    prefix: str = "gateway/jobs"
+
+    @model_validator(mode="after")
+    def _bucket(self) -> StorageConfig:
+        if self.backend == "s3" and not self.bucket:
+            raise ValueError("storage.bucket: missing (backend s3 needs a bucket)")
+        return self
+
+
 if TYPE_CHECKING:
     Deployment = DeploymentConfig
 else:  # one tagged union of every provider's config class, built from the providers table
@@ -88,6 +129,8 @@ class GatewayConfig(_Section):
     cache: CacheConfig | None = None
     limits: LimitsConfig = LimitsConfig()
     guardrails: tuple[GuardrailConfig, ...] = ()
+    jobs: JobsConfig = JobsConfig()
+    storage: StorageConfig = StorageConfig()
     models: list[Deployment] = Field(default_factory=list)
 
     @model_validator(mode="after")

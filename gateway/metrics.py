@@ -51,6 +51,13 @@ class Metrics:
                             ["model"], registry=r)
         self.in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
                                registry=r, multiprocess_mode="livesum")
+        self.jobs = Counter("gateway_jobs_total", "Jobs ended, by tool and final status.",
+                            ["tool", "status"], registry=r)
+        self.job_duration = Histogram("gateway_job_duration_seconds",
+                                      "Time a job ran (from its start to its end).", ["tool"],
+                                      buckets=(*_DURATION_BUCKETS, 600, 1800, 3600), registry=r)
+        self.jobs_queued = Gauge("gateway_jobs_queued", "Jobs waiting for a worker.",
+                                 registry=r, multiprocess_mode="livemax")
 
         self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._tokens: dict[str, tuple[Counter, Counter]] = {}

@@ -13,6 +13,8 @@ from gateway.access.usage import UsageLog
 from gateway.cache.response import ResponseCache
 from gateway.config import GatewayConfig
 from gateway.guardrails.pii import GuardrailBook
+from gateway.jobs.engine import Engine
+from gateway.jobs.inputs import Inputs
 from gateway.metrics import Metrics
 from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
@@ -35,6 +37,8 @@ class AppState:
     prompts: PromptStore
     guardrails: GuardrailBook
     conversations: ConversationStore
+    jobs: Engine
+    inputs: Inputs
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

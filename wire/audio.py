@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -45,6 +45,8 @@ class TranscriptionRequest:
     extra: dict[str, str] = field(default_factory=dict)  # other fields (upstream-only ones)
     body: bytes = b""  # the multipart exactly as the client sent it, and its content type
     content_type: str = ""
+    # a job's progress: the share of the audio decoded so far (local whisper calls it)
+    progress: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.cli import keys as keys_cli
+from gateway.cli import worker as worker_cli
 from gateway.config import ConfigError, GatewayConfig, find, load_or_embedded
 
 
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="also keep the intermediate Hugging Face checkpoint in DIR")
     convert.set_defaults(func=cmd_convert_onnx)
     keys_cli.add_parser(sub)
+    worker_cli.add_parser(sub)
     return parser
 
 

@@ -250,6 +250,8 @@ class WhisperProvider:
                     transcript.language, transcript.duration = item.language, item.duration
                 elif isinstance(item, Segment):
                     transcript.segments.append(item)
+                    if request.progress is not None and transcript.duration:
+                        request.progress(min(1.0, item.end / transcript.duration))
                 else:
                     transcript.turns = item
         return render(transcript, request.response_format, request.granularities)

@@ -10,11 +10,14 @@ What it "hears" is made from the upload, so that an answer shows which file arri
 - ``gpt-4o-transcribe-diarize``: diarized_json, two speakers taking turns;
 - ``cut-stream``: one delta event, then the connection breaks;
 - ``error-NNN``: an OpenAI error body with HTTP status NNN;
-- ``flaky-K-NNN``: the first K calls answer like ``error-NNN``, later ones as usual.
+- ``flaky-K-NNN``: the first K calls answer like ``error-NNN``, later ones as usual;
+- ``slow-MS``: answers as usual after MS milliseconds (the jobs tests' long transcription);
+- ``slow-once-MS``: the first call is ``slow-MS``, later ones answer at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -67,6 +70,9 @@ class FakeOpenAIAudio:
         self.calls[model] = self.calls.get(model, 0) + 1
         if failure := _failure(model, self.calls[model]):
             return failure
+        slow = re.fullmatch(r"slow-(once-)?(\d+)", model)
+        if slow and (not slow.group(1) or self.calls[model] == 1):
+            await asyncio.sleep(int(slow.group(2)) / 1000)
         text = f"heard {len(await upload.read())} bytes of {upload.filename}"
         if task == "translate":
             text = "translated: " + text

@@ -17,7 +17,11 @@ The upstream model id picks a behaviour:
 - ``midstream-error``: one chunk, then an ``error`` event;
 - ``cut-stream``: one chunk, then the connection ends without ``[DONE]``;
 - ``bad-chunk``: one chunk, then one that is not JSON;
-- ``tool-call``: answers with a call to the first tool in ``tools``.
+- ``tool-call``: answers with a call to the first tool in ``tools``;
+- ``json-answer``: "reads" the documents in the user messages: answers (in a ```json fence)
+  with the JSON objects written on their ``ANSWER: {...}`` lines, merged;
+- ``json-retry``: answers "not JSON" until a user message says the answer "did not
+  validate", then like ``json-answer``; ``json-bad``: always ``{"invalid": true}``.
 
 /v1/embeddings answers every input with a bag-of-words vector (``bag_of_words``): similar
 texts get similar vectors, as with a real embedding model. The image endpoints are in
@@ -111,7 +115,7 @@ class FakeOpenAI:
         if body.get("stream"):
             return StreamingResponse(self._stream(request, body),
                                      media_type="text/event-stream; charset=utf-8")
-        words = reply_words(body)
+        words = [json_answer(body, model)] if model.startswith("json-") else reply_words(body)
         message: dict[str, Any] = {"role": "assistant", "content": "".join(words),
                                    "refusal": None, "annotations": []}
         finish = "stop"
@@ -187,6 +191,21 @@ def bag_of_words(text: str) -> list[float]:
     for word in re.findall(r"[a-z0-9']+", text.lower()):
         vector[zlib.crc32(word.encode()) % EMBEDDING_DIMS] += 1.0
     return vector
+
+
+def json_answer(body: dict[str, Any], model: str) -> str:
+    """The ``json-*`` models' answer (see the module's docstring)."""
+    texts = [str(m.get("content") or "") for m in body.get("messages", [])
+             if m.get("role") == "user"]
+    if model == "json-bad":
+        return '{"invalid": true}'
+    if model == "json-retry" and not any("did not validate" in t for t in texts):
+        return "Sure! Here is what I found."
+    merged: dict[str, Any] = {}
+    for text in texts:
+        for line in re.findall(r"^ANSWER: (\{.*\})$", text, re.MULTILINE):
+            merged.update(json.loads(line))
+    return "```json\n" + json.dumps(merged) + "\n```"
 
 
 def reply_words(body: dict[str, Any]) -> list[str]:

@@ -1,0 +1,200 @@
+"""The job functions (one per tool) and what they share: inputs stored once under a key (the
+job carries the key, never the bytes), deleted when the job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from gateway.access.usage import UsageLog
+from gateway.jobs import extract
+from gateway.jobs.engine import JobFailed, JobFunction, Report
+from gateway.jobs.inputs import Inputs
+from gateway.routing.router import Router
+from gateway.tokens import TokenEstimator
+from providers.base import OCRProvider, Transcriber
+from wire.audio import AudioAnswer, UploadedFile, parse_transcription
+from wire.errors import InvalidRequest
+from wire.openai import ChatRequest
+from wire.tools import OCRRequest, ToolFile
+
+
+@dataclass(frozen=True, slots=True)
+class Tools:
+    """What the job functions call: the router (retries, fallbacks, breakers), the stored
+    inputs, the usage log."""
+
+    router: Router
+    inputs: Inputs
+    usage: UsageLog
+    chunk_tokens: int = 6000
+    tokens: TokenEstimator = field(default_factory=TokenEstimator)
+
+    def functions(self) -> Mapping[str, JobFunction]:
+        from gateway.jobs.summarize import Summarizer
+
+        functions: dict[str, JobFunction] = {"transcribe": self.transcribe,
+                                             "extract": self.extract,
+                                             "summarize": Summarizer(self).run}
+        return {name: self._deleting(function) for name, function in functions.items()}
+
+    def _deleting(self, function: JobFunction) -> JobFunction:
+        """``function``, deleting the job's input when it fails (a failed job is not run
+        again; a cancelled one keeps it: cancelling is also how a stopping worker hands its
+        job back)."""
+
+        async def run(args: dict[str, Any], report: Report) -> dict[str, Any]:
+            try:
+                return await function(args, report)
+            except Exception:
+                if args.get("input"):
+                    with contextlib.suppress(Exception):
+                        await self.inputs.delete(args["input"])
+                raise
+
+        return run
+
+    async def _input(self, key: str) -> bytes:
+        data = await self.inputs.get(key)
+        if data is None:
+            raise InvalidRequest("The job's uploaded input has expired or was deleted.",
+                                 param="file")
+        return data
+
+    async def transcribe(self, args: dict[str, Any], report: Report) -> dict[str, Any]:
+        return await self.transcript(args, report, 1.0)
+
+    async def transcript(self, args: dict[str, Any], outer: Report, share: float
+                         ) -> dict[str, Any]:
+        """A long recording as a job: the ``/v1/audio/transcriptions`` form, answered as
+        ``verbose_json`` (progress: ``share`` of the job's). Safe to run twice (it only reads
+        its input)."""
+
+        async def report(progress: float, stage: str) -> None:
+            await outer(progress * share, stage)
+
+        await report(0.0, "reading")
+        data = await self._input(args["input"])
+        fields = [(k, v) for k, v in args["fields"]
+                  if k not in ("response_format", "stream")] + [("response_format",
+                                                                  "verbose_json")]
+        decoded = [0.0]  # the share of the audio decoded (local whisper tells it)
+        request = replace(parse_transcription("transcribe", fields, UploadedFile(
+            args["filename"], args["content_type"], data)),
+            progress=lambda share: decoded.__setitem__(0, share))
+        route = self.router.resolve(request.model)
+        await report(0.05, "transcribing")
+
+        async def call(provider: Transcriber, model: str) -> AudioAnswer:
+            answer = await provider.transcribe(request, model)
+            assert isinstance(answer, AudioAnswer)  # stream is never set here
+            return answer
+
+        watcher = asyncio.create_task(_follow(decoded, report))
+        try:
+            answer = await self.router.invoke(
+                route, Transcriber,  # type: ignore[type-abstract]  # a runtime-checkable Protocol
+                call, what="audio transcription")
+        finally:
+            watcher.cancel()
+        self.usage.record(args.get("owner"), args.get("user"), route.model, 0, 0)
+        await self.inputs.delete(args["input"])
+        result: dict[str, Any] = orjson.loads(answer.body)
+        return result
+
+    async def extract(self, args: dict[str, Any], report: Report) -> dict[str, Any]:
+        """A document read (text layer or OCR), asked ``prompt`` chunk by chunk; with a schema
+        the answer is JSON that validates (asked once more with the errors, else failed).
+        Safe to run twice (it only reads its input)."""
+        await report(0.0, "reading")
+        text = await self._document(args)
+        await report(0.2, "reading")
+        await self.tokens.ready()
+        parts = extract.chunks(text, self.chunk_tokens, self.tokens.count_text)
+        schema: dict[str, Any] | None = args.get("schema")
+        answers: list[str] = []
+        data: list[Any] = []
+        asked = schema if schema is None or len(parts) == 1 else extract.partial(schema)
+        for index, part in enumerate(parts, 1):
+            answer, parsed = await self._ask(args, extract.messages(
+                args["prompt"], part, index, len(parts), asked), asked)
+            answers.append(answer)
+            data.append(parsed)
+            await report(0.2 + 0.75 * index / len(parts), f"answered {index}/{len(parts)}")
+        await self.inputs.delete(args["input"])
+        if schema is not None:
+            merged = extract.merge(data)
+            _, errors = extract.check(orjson.dumps(merged).decode(), schema)
+            if errors:
+                raise JobFailed("The answers of the document's parts, merged, do not "
+                                "validate against the schema: " + "; ".join(errors))
+            return {"model": args["model"], "text": orjson.dumps(merged).decode(),
+                    "data": merged}
+        if len(answers) > 1:
+            combined = "\n\n".join(f"Part {i}: {a}" for i, a in enumerate(answers, 1))
+            question = (f"{args['prompt']}\n\nThe document was read in {len(answers)} "
+                        f"parts; these are the answers for each part. Combine them into one "
+                        f"answer.\n\n{combined}")
+            answer, _ = await self._ask(args, [{"role": "user", "content": question}], None)
+            return {"model": args["model"], "text": answer}
+        return {"model": args["model"], "text": answers[0]}
+
+    async def _document(self, args: dict[str, Any]) -> str:
+        data = await self._input(args["input"])
+        if extract.is_text(args["filename"], args["content_type"]):
+            return data.decode("utf-8", errors="replace")
+        body = OCRRequest(ToolFile(data, args["filename"], args["content_type"]))
+        result = await self.router.invoke(
+            self.router.resolve(args["ocr_model"]),
+            OCRProvider,  # type: ignore[type-abstract]  # a runtime-checkable Protocol
+            lambda provider, model: provider.ocr(body, model), what="OCR")
+        return result.text
+
+    async def _ask(self, args: dict[str, Any], messages: list[dict[str, str]],
+                   schema: dict[str, Any] | None) -> tuple[str, Any]:
+        """One question to the model (and, with a schema, once more with the validation
+        errors): the answer's text and, with a schema, its valid JSON."""
+        answer = await self.chat(args, messages, schema)
+        if schema is None:
+            return answer, None
+        data, errors = extract.check(answer, schema)
+        if errors:
+            answer = await self.chat(args, messages + extract.retry_message(answer, errors),
+                                      schema)
+            data, errors = extract.check(answer, schema)
+        if errors:
+            raise JobFailed("The model's answer did not validate against the schema after a "
+                            "retry: " + "; ".join(errors))
+        return answer, data
+
+    async def chat(self, args: dict[str, Any], messages: list[dict[str, str]],
+                   schema: dict[str, Any] | None = None, *, model: str | None = None) -> str:
+        """One chat call through the router (``model``, else the job's), recorded in the
+        job owner's usage; the answer's text."""
+        model = model or args["model"]
+        raw: dict[str, Any] = {"model": model, "messages": messages}
+        if schema is not None:
+            raw["response_format"] = extract.response_format(schema)
+        route = self.router.resolve(model)
+        result = await self.router.chat(route, ChatRequest.parse(raw))
+        usage = result.usage
+        self.usage.record(args.get("owner"), args.get("user"), route.model,
+                          usage.prompt_tokens if usage else 0,
+                          usage.completion_tokens if usage else 0)
+        content = orjson.loads(result.body)["choices"][0]["message"].get("content")
+        return content if isinstance(content, str) else ""
+
+
+async def _follow(decoded: list[float], report: Report, every_s: float = 0.25) -> None:
+    """Report the share decoded (0.05 to 0.99 of the job) whenever it has moved."""
+    last = 0.0
+    while True:
+        await asyncio.sleep(every_s)
+        if decoded[0] > last:
+            last = decoded[0]
+            await report(0.05 + 0.94 * last, "transcribing")
