@@ -23,6 +23,19 @@ def input_items(request: ResponsesRequest) -> list[Item]:
     return request.input
 
 
+def stored_item(item: Item) -> Item:
+    """An input item as ``input_items`` lists it: with an id, a message's text as parts."""
+    kind = item.get("type", "message")
+    stored = {"id": item.get("id") or new_id("msg" if kind == "message" else "item"),
+              "type": kind, **{k: v for k, v in item.items() if k not in ("id", "type")}}
+    if kind == "message":
+        if isinstance(stored.get("content"), str):
+            part = "output_text" if item.get("role") == "assistant" else "input_text"
+            stored["content"] = [{"type": part, "text": stored["content"]}]
+        stored.setdefault("status", "completed")
+    return stored
+
+
 def _part(part: Any, where: str) -> dict[str, Any]:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind in ("input_text", "output_text", "text", "refusal"):

@@ -21,7 +21,7 @@ from gateway.prompts.context import truncate
 from gateway.responses.events import Event, EventWriter
 from gateway.responses.output import envelope, from_completion, history_messages
 from gateway.responses.store import StoredResponse
-from gateway.responses.translate import chat_body, input_items, new_id
+from gateway.responses.translate import chat_body, input_items, new_id, stored_item
 from gateway.routes.chat import (
     ChatBody,
     complete,
@@ -79,9 +79,7 @@ async def _save(call: ModelCall[ChatRequest], body: ResponsesRequest,
                 response: dict[str, Any]) -> None:
     if not body.store:
         return
-    items = [{"id": item.get("id") or new_id("msg" if item.get("type", "message") == "message"
-                                               else "item"), **item}
-             for item in input_items(body)]
+    items = [stored_item(item) for item in input_items(body)]
     messages = [*_turn(call, body), *history_messages(response["output"])]
     await call.gateway.responses.save(StoredResponse(call.caller.key_id, response, items,
                                                      messages))

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import redis
 from pydantic import BaseModel
 
 from tests.conftest import MASTER_KEY, GatewayFactory, gateway_config
@@ -191,12 +192,41 @@ def test_store_get_delete_input_items(client: openai.OpenAI) -> None:
     assert got.id == made.id and got.output_text == "echo: keep me"
     items = client.responses.input_items.list(made.id)
     assert [i.type for i in items.data] == ["message"]
+    assert items.data[0].content[0].text == "keep me"  # type: ignore[union-attr]
+    several = client.responses.create(model="gpt-test", input=[
+        {"role": "user", "content": "a"}, {"role": "assistant", "content": "b"},
+        {"role": "user", "content": "c"}])
+    page = client.responses.input_items.list(several.id, order="asc", limit=2)
+    assert [i.content[0].text for i in page.data] == ["a", "b"]  # type: ignore[union-attr]
+    assert page.has_more and page.first_id == page.data[0].id
+    rest = client.responses.input_items.list(several.id, order="asc", after=page.last_id)
+    assert [i.content[0].text for i in rest.data] == ["c"]  # type: ignore[union-attr]
+    newest = client.responses.input_items.list(several.id)  # (newest first by default)
+    assert [i.content[0].text for i in newest.data] == ["c", "b", "a"]  # type: ignore[union-attr]
     client.responses.delete(made.id)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(made.id)
     unstored = client.responses.create(model="gpt-test", input="forget me", store=False)
     with pytest.raises(openai.NotFoundError):
         client.responses.retrieve(unstored.id)
+
+
+def test_stored_on_every_replica(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+                                 redis_server: Any) -> None:
+    """Two gateways on one redis-server: a response made on one is read (and continued) on
+    the other."""
+    config = gateway_config(fake_openai.url, responses={"ttl_s": 3600})  # type: ignore[attr-defined]
+    one, two = (openai.OpenAI(base_url=f"{make_gateway(config, redis_url=redis_server.url)}/v1",
+                              api_key=MASTER_KEY, max_retries=0) for _ in range(2))
+    made = one.responses.create(model="gpt-test", input="shared")
+    assert two.responses.retrieve(made.id).output_text == "echo: shared"
+    assert 3500 < redis.Redis.from_url(redis_server.url).ttl(f"gw:resp:{made.id}") <= 3600
+    two.responses.create(model="gpt-test", input="next", previous_response_id=made.id)
+    assert [m["content"] for m in fake_openai.requests[-1]["messages"]] == [
+        "shared", "echo: shared", "next"]
+    two.responses.delete(made.id)
+    with pytest.raises(openai.NotFoundError):
+        one.responses.retrieve(made.id)
 
 
 def test_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
