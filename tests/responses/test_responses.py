@@ -262,3 +262,33 @@ def test_a_key_reads_only_its_own(gateway: str) -> None:
                                                  previous_response_id=made.id)):
         with pytest.raises(openai.NotFoundError):
             attempt()
+
+
+def test_failure_after_the_start_is_response_failed(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model="fake/midstream-error", input="a b c",
+                                          stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[:2] == ["response.created", "response.in_progress"]
+    assert "response.output_text.delta" in kinds and kinds[-1] == "response.failed"
+    failed: Any = events[-1]
+    assert failed.response.status == "failed" and failed.response.error.message
+
+
+def test_failure_before_the_start_is_an_http_error(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.RateLimitError):
+        client.responses.create(model="fake/error-429", input="x", stream=True)
+    with pytest.raises(openai.InternalServerError):
+        client.responses.create(model="fake/error-500", input="x")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_two_tool_calls(client: openai.OpenAI, stream: bool) -> None:
+    """The fake ollama's ``two-calls`` calls the tool twice: two function_call items."""
+    if stream:
+        with client.responses.stream(model="ollama/two-calls", input="x", tools=TOOLS) as events:
+            answer = events.get_final_response()
+    else:
+        answer = client.responses.create(model="ollama/two-calls", input="x", tools=TOOLS)
+    calls = [item for item in answer.output if item.type == "function_call"]
+    assert [json.loads(c.arguments)["city"] for c in calls] == ["Paris", "Rome"]
+    assert len({c.call_id for c in calls}) == 2 and len({c.id for c in calls}) == 2
