@@ -33,6 +33,7 @@ from gateway.routes.chat import (
 )
 from gateway.routes.common import ModelCall, authorized_call, json_response, parse, read_json
 from gateway.state import app_state
+from gateway.store import StoreUnavailable
 from wire.errors import GatewayError, InternalError, InvalidRequest
 from wire.openai import ChatRequest, StreamChunk, Usage
 from wire.responses import ResponsesRequest
@@ -43,6 +44,8 @@ log = logging.getLogger("gateway")
 async def _read(request: Request) -> ChatRequest:
     """The Responses body, validated, and the chat body it becomes (history added later)."""
     body = parse(ResponsesRequest, await read_json(request))
+    if not body.input:
+        raise InvalidRequest("Missing required parameter: 'input'.", param="input")
     request.state.responses = body
     return parse(ChatBody, chat_body(body, []))
 
@@ -81,8 +84,11 @@ async def _save(call: ModelCall[ChatRequest], body: ResponsesRequest,
         return
     items = [stored_item(item) for item in input_items(body)]
     messages = [*_turn(call, body), *history_messages(response["output"])]
-    await call.gateway.responses.save(StoredResponse(call.caller.key_id, response, items,
-                                                     messages))
+    try:
+        await call.gateway.responses.save(StoredResponse(call.caller.key_id, response, items,
+                                                         messages))
+    except StoreUnavailable as exc:  # (the answer stands; it just cannot be continued)
+        log.warning("response %s not stored: %s", response["id"], exc.message)
 
 
 async def create_response(request: Request) -> Response:

@@ -236,6 +236,13 @@ def test_unknown_previous_response_is_404(client: openai.OpenAI) -> None:
     assert body["code"] == "not_found" and body["param"] == "previous_response_id"
 
 
+def test_missing_input_is_400(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="gpt-test", input=[])
+    body: Any = caught.value.body
+    assert body["param"] == "input"
+
+
 def test_other_tool_types_are_400(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="anthropic", input="x",
