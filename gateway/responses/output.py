@@ -52,7 +52,8 @@ def usage(chat_usage: dict[str, Any] | None) -> dict[str, Any] | None:
     completion = int(chat_usage.get("completion_tokens") or 0)
     cached = (chat_usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
     reasoning = (chat_usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached},
+    return {"input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
             "output_tokens": completion,
             "output_tokens_details": {"reasoning_tokens": reasoning},
             "total_tokens": prompt + completion}
