@@ -299,3 +299,22 @@ def test_two_tool_calls(client: openai.OpenAI, stream: bool) -> None:
     calls = [item for item in answer.output if item.type == "function_call"]
     assert [json.loads(c.arguments)["city"] for c in calls] == ["Paris", "Rome"]
     assert len({c.call_id for c in calls}) == 2 and len({c.id for c in calls}) == 2
+
+
+def test_history_is_truncated_to_the_context_window(make_gateway: GatewayFactory,
+                                                    fake_openai: FakeOpenAI) -> None:
+    """previous_response_id's oldest turns are left out once they no longer fit."""
+    config = gateway_config(fake_openai.url)  # type: ignore[attr-defined]
+    config["models"].append({"name": "small", "provider": "openai-compatible",
+                             "model": "echo", "api_base": fake_openai.url,
+                             "context_window": 60})
+    client = openai.OpenAI(base_url=f"{make_gateway(config)}/v1", api_key=MASTER_KEY,
+                           max_retries=0)
+    previous: Any = openai.NOT_GIVEN
+    for word in ("alpha", "beta", "gamma"):
+        previous = client.responses.create(model="small", input=f"{word} " * 12,
+                                           previous_response_id=previous).id
+    sent = [m["content"] for m in fake_openai.requests[-1]["messages"]]
+    assert not any("alpha" in text for text in sent)
+    assert sent[-1].startswith("gamma") and any("beta" in text for text in sent)
+    assert client.responses.retrieve(previous).output_text.startswith("echo: gamma")
