@@ -36,6 +36,7 @@ from gateway.jobs.tools import Tools
 from gateway.metrics import Metrics
 from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
+from gateway.responses.store import ResponseStore
 from gateway.routes import (
     audio,
     chat,
@@ -52,6 +53,7 @@ from gateway.routes import (
 )
 from gateway.routes import conversations as conversation_routes
 from gateway.routes import prompts as prompt_routes
+from gateway.routes import responses as response_routes
 from gateway.routing.router import Router
 from gateway.state import AppState
 from gateway.store import create_store
@@ -146,6 +148,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             conversations=ConversationStore(store),
             jobs=engine,
             inputs=inputs,
+            responses=ResponseStore(store, config.responses.ttl_s),
             cache=create_cache(config.cache, store, router, metrics),
         )
         auth = "master key" if state.auth.has_master else "off until a virtual key exists"
@@ -179,7 +182,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
                 *prompt_routes.routes, *conversation_routes.routes, *jobs.routes,
-                *extract.routes, *summarize.routes],
+                *extract.routes, *summarize.routes, *response_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},

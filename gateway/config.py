@@ -71,6 +71,10 @@ class CacheConfig(_Section):
     max_entries: int = Field(default=256, ge=1, le=10_000)
 
 
+class ResponsesConfig(_Section):
+    ttl_s: float = Field(default=30 * 24 * 3600, gt=0)  # how long stored responses are kept
+
+
 class LimitsConfig(_Section):
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
@@ -131,6 +135,7 @@ class GatewayConfig(_Section):
     guardrails: tuple[GuardrailConfig, ...] = ()
     jobs: JobsConfig = JobsConfig()
     storage: StorageConfig = StorageConfig()
+    responses: ResponsesConfig = ResponsesConfig()
     models: list[Deployment] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -18,6 +18,7 @@ from gateway.jobs.inputs import Inputs
 from gateway.metrics import Metrics
 from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
+from gateway.responses.store import ResponseStore
 from gateway.routing.router import Router
 from gateway.store import Store
 from providers.http import HTTPClient
@@ -39,6 +40,7 @@ class AppState:
     conversations: ConversationStore
     jobs: Engine
     inputs: Inputs
+    responses: ResponseStore
     cache: ResponseCache | None = None  # None: no cache: configured
 
 

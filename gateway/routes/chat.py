@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -30,18 +31,18 @@ from wire.sse import DONE, encode_data
 log = logging.getLogger("gateway")
 
 
-async def _cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
+async def cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
     return await gateway.quotas.chat_cost(chat, route.deployments[0].provider)
 
 
-class _ChatBody(ChatRequest):
+class ChatBody(ChatRequest):
     """A chat body as it arrives: ``messages`` may be empty when a prompt template or a
     conversation supplies them."""
 
     messages: list[Message] = Field(default=[])
 
 
-async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
+async def prepare_chat(call: ModelCall[ChatRequest], request: Request) -> None:
     """The body the model sees (gateway/prompts/prepare.py): history, prompt template and
     guardrails applied, the gateway's own fields removed."""
     raw = call.body.raw
@@ -52,7 +53,7 @@ async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
         if not call.body.messages:
             call.body = parse(ChatRequest, raw)  # (400: messages must not be empty)
         return
-    fits, own_tokenizer = await _fits(call) if "conversation_id" in raw else (None, False)
+    fits, own_tokenizer = await fits_window(call) if "conversation_id" in raw else (None, False)
     call.prepared = await prepare(
         raw, prompts=call.gateway.prompts, conversations=call.gateway.conversations,
         guards=guards, key_id=call.caller.key_id, is_admin=call.caller.is_admin, fits=fits,
@@ -60,7 +61,7 @@ async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
     call.body = parse(ChatRequest, call.prepared.body)
 
 
-async def _fits(call: ModelCall[ChatRequest]) -> tuple[Fits | None, bool]:
+async def fits_window(call: ModelCall[ChatRequest]) -> tuple[Fits | None, bool]:
     """Whether messages (and the room the answer asks for) fit the model's context window,
     counted with its own tokenizer when it has one, else tiktoken; None: the window is
     unknown."""
@@ -87,19 +88,49 @@ async def _fits(call: ModelCall[ChatRequest]) -> tuple[Fits | None, bool]:
     return fits, count is not None
 
 
-async def chat_completions(request: Request) -> Response:
-    call: ModelCall[ChatRequest] = await authorized_call(request, _ChatBody, _cost, _prepare)
-    cache, chat = call.gateway.cache, call.body
-    cached = await cache.lookup(call.route.model, chat, request.headers) if cache else None
+@dataclass(slots=True)
+class Answered:
+    """A whole chat answer as the client gets it: the ``chat.completion`` JSON (placeholders
+    restored), its usage (None: cached or unknown) and the headers it adds."""
+
+    body: bytes
+    usage: Usage | None
+    cached: bool
+    headers: dict[str, str]
+
+
+async def lookup(call: ModelCall[ChatRequest], request: Request) -> Lookup | None:
+    """The response cache's entry for this call (None: no cache configured)."""
+    cache = call.gateway.cache
+    cached = await cache.lookup(call.route.model, call.body, request.headers) if cache else None
     request.state.cache = cached.result if cached else None
+    return cached
+
+
+async def chat_completions(request: Request) -> Response:
+    call: ModelCall[ChatRequest] = await authorized_call(request, ChatBody, cost, prepare_chat)
+    cached = await lookup(call, request)
+    if call.body.stream:
+        if cached is not None and cached.answer is not None:
+            return await _from_cache(call, cached)
+        first, chunks, headers = await open_stream(request, call, cached)
+        return SSEResponse(_events(call, first, chunks), headers=headers)
+    answered = await complete(request, call, cached)
+    return call.respond(answered.body, answered.usage, cached=answered.cached,
+                        headers=answered.headers)
+
+
+async def complete(request: Request, call: ModelCall[ChatRequest], cached: Lookup | None
+                   ) -> Answered:
+    """The whole answer: from the cache, else from the router (the call's reservation is
+    released when it fails); the conversation remembers it."""
     if cached is not None and cached.answer is not None:
-        return await _from_cache(call, cached)
+        answer, headers = await _cached_answer(call, cached)
+        return Answered(answer, None, True, headers)
     headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     try:
-        if chat.stream:
-            return await _stream(request, call, cached, headers)
         result = await until_disconnected(
-            request, call.gateway.router.chat(call.route, chat, call.meter))
+            request, call.gateway.router.chat(call.route, call.body, call.meter))
     except BaseException as error:
         await call.release()
         if isinstance(error, GatewayError):
@@ -109,22 +140,26 @@ async def chat_completions(request: Request) -> Response:
         await cached.save(result.body)
     prepared = call.prepared
     if prepared is None:
-        return call.respond(result.body, result.usage, headers=cached.headers if cached else None)
+        return Answered(result.body, result.usage, False, cached.headers if cached else {})
     await remember(call.gateway.conversations, prepared, result.body)
-    return call.respond(restore_body(result.body, prepared.placeholders), result.usage,
-                        headers={**(cached.headers if cached else {}), **prepared.headers()})
+    return Answered(restore_body(result.body, prepared.placeholders), result.usage, False,
+                    {**(cached.headers if cached else {}), **prepared.headers()})
 
 
-async def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
+async def _cached_answer(call: ModelCall[ChatRequest], cached: Lookup
+                         ) -> tuple[bytes, dict[str, str]]:
     assert cached.answer is not None
     answer, headers = cached.answer, cached.headers
     if call.prepared is not None:
         await remember(call.gateway.conversations, call.prepared, answer)
         answer = restore_body(answer, call.prepared.placeholders)
         headers = {**headers, **call.prepared.headers()}
-    if call.body.stream:
-        return SSEResponse(_replayed(call, answer), headers={**call.ticket.headers, **headers})
-    return call.respond(answer, None, cached=True, headers=headers)
+    return answer, headers
+
+
+async def _from_cache(call: ModelCall[ChatRequest], cached: Lookup) -> Response:
+    answer, headers = await _cached_answer(call, cached)
+    return SSEResponse(_replayed(call, answer), headers={**call.ticket.headers, **headers})
 
 
 async def _replayed(call: ModelCall[ChatRequest], answer: bytes
@@ -136,29 +171,38 @@ async def _replayed(call: ModelCall[ChatRequest], answer: bytes
         await call.finish(None, cached=True)
 
 
-async def _stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup | None,
-                  headers: dict[str, str]) -> Response:
+async def open_stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup | None
+                      ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None],
+                                 dict[str, str]]:
     """Open the stream and wait for its first chunk, so that an upstream failing before it
-    answers gets a plain HTTP error; then relay every chunk the moment it arrives."""
-    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
-                                        meter=call.meter)
-    if cached is not None and cached.saving:
-        chunks = cached.record(chunks)
-    prepared = call.prepared
-    if prepared is not None:
-        if prepared.conversation is not None:
-            chunks = remembered(chunks, call.gateway.conversations, prepared)
-        if prepared.placeholders:
-            chunks = restored(chunks, prepared.placeholders)
-        headers = {**headers, **prepared.headers()}
+    answers gets a plain HTTP error (the call's reservation released); the caller then relays
+    every chunk the moment it arrives, and settles the call when the stream ends."""
+    headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     try:
-        first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
-    except BaseException:
-        await chunks.aclose()
+        chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
+                                            meter=call.meter)
+        if cached is not None and cached.saving:
+            chunks = cached.record(chunks)
+        prepared = call.prepared
+        if prepared is not None:
+            if prepared.conversation is not None:
+                chunks = remembered(chunks, call.gateway.conversations, prepared)
+            if prepared.placeholders:
+                chunks = restored(chunks, prepared.placeholders)
+            headers = {**headers, **prepared.headers()}
+        try:
+            first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
+        except BaseException:
+            await chunks.aclose()
+            raise
+    except BaseException as error:
+        await call.release()
+        if isinstance(error, GatewayError):
+            error.headers.update(headers)
         raise
     call.gateway.metrics.ttft.labels(call.route.model).observe(
         time.perf_counter() - request.state.started)
-    return SSEResponse(_events(call, first, chunks), headers=headers)
+    return first, chunks, headers
 
 
 async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,
