@@ -37,6 +37,17 @@ def _restore_message(message: Any, values: dict[str, str]) -> None:
             function["arguments"] = restore_text(function["arguments"], values)
 
 
+def remask(document: Any, values: dict[str, str]) -> Any:
+    """``document`` (any JSON value) with each original value put back behind its placeholder:
+    what a restored answer is stored as, so that masked values are never kept in clear."""
+    if not values:
+        return document
+    text = orjson.dumps(document).decode()
+    for placeholder, value in sorted(values.items(), key=lambda pv: -len(pv[1])):
+        text = text.replace(orjson.dumps(value).decode()[1:-1], placeholder)
+    return orjson.loads(text)
+
+
 def restore_body(body: bytes, values: dict[str, str]) -> bytes:
     """A ``chat.completion`` body with the placeholders replaced by ``values``."""
     if not values:

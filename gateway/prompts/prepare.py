@@ -34,6 +34,7 @@ class Prepared:
     conversation: Conversation | None = None
     turn: list[dict[str, Any]] = field(default_factory=list)  # to append, with the answer
     truncated: int = 0
+    masked: dict[str, str] = field(default_factory=dict)  # every placeholder -> its value
 
     def headers(self) -> dict[str, str]:
         if self.conversation is None:
@@ -73,7 +74,8 @@ async def prepare(raw: dict[str, Any], *, prompts: PromptStore,
             history, truncated = truncate(head, history, own, fits)
     body = {k: v for k, v in raw.items() if k not in GATEWAY_FIELDS}
     body["messages"] = [*head, *history, *own]
-    return Prepared(body, vault.restore, conversation, own, truncated)
+    masked = {placeholder: value for (_, value), placeholder in vault.placeholders.items()}
+    return Prepared(body, vault.restore, conversation, own, truncated, masked)
 
 
 def answer_message(completion: dict[str, Any]) -> dict[str, Any] | None:

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.cache.response import Lookup
+from gateway.guardrails.restore import remask
 from gateway.http.streaming import SSEResponse
 from gateway.prompts.context import truncate
 from gateway.responses.events import Event, EventWriter
@@ -84,6 +85,10 @@ async def _save(call: ModelCall[ChatRequest], body: ResponsesRequest,
         return
     items = [stored_item(item) for item in input_items(body)]
     messages = [*_turn(call, body), *history_messages(response["output"])]
+    if call.prepared is not None and call.prepared.masked:  # kept masked, as it went upstream
+        values = call.prepared.masked
+        response, items, messages = (remask(response, values), remask(items, values),
+                                     remask(messages, values))
     try:
         await call.gateway.responses.save(StoredResponse(call.caller.key_id, response, items,
                                                          messages))
@@ -154,8 +159,9 @@ async def _events(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: 
                 chunk = first
                 while chunk is not None:
                     usage = chunk.usage or usage
-                    for event in writer.feed(orjson.loads(chunk.data)):
-                        yield _sse(event)
+                    for part in chunk.split():  # (several when relayed as a batch)
+                        for event in writer.feed(orjson.loads(part.data)):
+                            yield _sse(event)
                     chunk = await anext(chunks, None)
             except GatewayError as error:
                 yield _sse(writer.fail(orjson.loads(error.body_bytes())["error"]))

@@ -31,9 +31,19 @@ def answer(client: openai.OpenAI, stream: bool, **kwargs: Any) -> str:
 def test_guardrails_mask_and_restore(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
                                      stream: bool, restore: bool) -> None:
     client = sdk(make_gateway(guarded_config(fake_openai.url, restore=restore)))  # type: ignore[attr-defined]
-    text = answer(client, stream, model="gpt-test", input=TEXT)
-    assert text == "echo: " + (TEXT if restore else MASKED)
+    if stream:
+        with client.responses.stream(model="gpt-test", input=TEXT) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(model="gpt-test", input=TEXT)
+    assert response.output_text == "echo: " + (TEXT if restore else MASKED)
     assert not any(value in str(fake_openai.requests[-1]) for value in VALUES)
+    # stored masked, as it went out, also when the client got the values back
+    stored = client.responses.retrieve(response.id)
+    items = client.responses.input_items.list(response.id)
+    assert stored.output_text == "echo: " + MASKED
+    assert not any(value in stored.model_dump_json() + items.model_dump_json()
+                   for value in VALUES)
 
 
 def test_guardrails_block(make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> None:
