@@ -10,6 +10,7 @@ from gateway.config import validate
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.ollama_server import FakeOllama
+from tests.fakes.openai_audio_server import FakeOpenAIAudio
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import RedisServer, ServerThread
 
@@ -125,6 +126,22 @@ def fake_gemini_server() -> Iterator[FakeGemini]:
 def fake_gemini(fake_gemini_server: FakeGemini) -> FakeGemini:
     fake_gemini_server.reset()
     return fake_gemini_server
+
+
+@pytest.fixture(scope="session")
+def fake_audio_server() -> Iterator[FakeOpenAIAudio]:
+    """The fake OpenAI audio upstream for the session; its ``url`` is the SDK's base URL."""
+    fake = FakeOpenAIAudio()
+    server = ServerThread(fake.app).start()
+    fake.url = f"{server.url}/v1"
+    yield fake
+    server.stop()
+
+
+@pytest.fixture
+def fake_audio(fake_audio_server: FakeOpenAIAudio) -> FakeOpenAIAudio:
+    fake_audio_server.reset()
+    return fake_audio_server
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ as the client sent it and the answer comes back byte for byte, checked with the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,24 +12,13 @@ import pytest
 
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
-from tests.fakes.serve import ServerThread
 
 AUDIO = b"RIFF....WAVEfmt fake audio bytes" * 10  # the fake reads no audio, only its size
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 
 
-@pytest.fixture(scope="module")
-def fake_audio() -> Iterator[FakeOpenAIAudio]:
-    fake = FakeOpenAIAudio()
-    server = ServerThread(fake.app).start()
-    fake.url = f"{server.url}/v1"
-    yield fake
-    server.stop()
-
-
 @pytest.fixture
 def fake(fake_audio: FakeOpenAIAudio) -> FakeOpenAIAudio:
-    fake_audio.reset()
     return fake_audio
 
 

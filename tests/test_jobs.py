@@ -5,7 +5,6 @@ in-process engine and with saq on a real redis-server."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,24 +14,13 @@ import pytest
 from gateway.config import ConfigError, validate
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
-from tests.fakes.serve import ServerThread
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 CLIP = b"RIFF" + bytes(2000)
 
 
-@pytest.fixture(scope="module")
-def fake_audio() -> Iterator[FakeOpenAIAudio]:
-    fake = FakeOpenAIAudio()
-    server = ServerThread(fake.app).start()
-    fake.url = f"{server.url}/v1"
-    yield fake
-    server.stop()
-
-
 @pytest.fixture
 def fake(fake_audio: FakeOpenAIAudio) -> FakeOpenAIAudio:
-    fake_audio.reset()
     return fake_audio
 
 

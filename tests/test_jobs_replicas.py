@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
-from tests.fakes.serve import GatewayProcess, RedisServer, ServerThread
+from tests.fakes.serve import GatewayProcess, RedisServer
 from tests.test_jobs import CLIP, wait
 
 MASTER = "sk-jobs-master"
@@ -26,12 +26,8 @@ ADMIN = {"Authorization": f"Bearer {MASTER}"}
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeOpenAIAudio]:
-    fake = FakeOpenAIAudio()
-    server = ServerThread(fake.app).start()
-    fake.url = f"{server.url}/v1"
-    yield fake
-    server.stop()
+def fake(fake_audio: FakeOpenAIAudio) -> FakeOpenAIAudio:
+    return fake_audio
 
 
 @pytest.fixture

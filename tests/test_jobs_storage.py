@@ -15,7 +15,6 @@ import pytest
 from gateway.config import ConfigError, validate
 from tests.conftest import GatewayFactory
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
-from tests.fakes.serve import ServerThread
 from tests.test_jobs import ADMIN, wait
 
 pytest.importorskip("obstore")
@@ -23,13 +22,9 @@ moto_server = pytest.importorskip("moto.server")
 BIG = b"RIFF" + bytes(5000)  # over inline_max_mb below
 
 
-@pytest.fixture(scope="module")
-def fake() -> Iterator[FakeOpenAIAudio]:
-    fake = FakeOpenAIAudio()
-    server = ServerThread(fake.app).start()
-    fake.url = f"{server.url}/v1"
-    yield fake
-    server.stop()
+@pytest.fixture
+def fake(fake_audio: FakeOpenAIAudio) -> FakeOpenAIAudio:
+    return fake_audio
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ by chunk, an audio file transcribed first (a fake OpenAI audio upstream); both e
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -13,20 +12,10 @@ import pytest
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import ServerThread
 from tests.test_jobs import wait
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 TRANSCRIPT = "Anna: we ship on Friday. Ben: I will write the release notes."
-
-
-@pytest.fixture(scope="module")
-def fake_audio() -> Iterator[FakeOpenAIAudio]:
-    fake = FakeOpenAIAudio()
-    server = ServerThread(fake.app).start()
-    fake.url = f"{server.url}/v1"
-    yield fake
-    server.stop()
 
 
 @pytest.fixture
