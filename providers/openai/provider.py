@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Literal
 import orjson
 
 from providers.base import DeploymentConfig, RemoteDeploymentConfig
-from providers.http import HTTPClient
+from providers.http import HTTPClient, UpstreamResponse
 from providers.openai.audio import AudioUpstream
 from providers.openai.images import (
     edit_body,
@@ -120,6 +120,14 @@ def error_from_body(status: int, body: bytes, headers: Mapping[str, str]) -> Gat
                                 retry_after_ms=headers.get("retry-after-ms"))
 
 
+async def opened_as_events(response: UpstreamResponse) -> None:
+    """Raise unless a stream's upstream answered with server-sent events: its error, or 502."""
+    if response.status >= 400:
+        raise error_from_body(response.status, await response.read(), response.headers)
+    if not response.headers.get("content-type", "").startswith("text/event-stream"):
+        raise UpstreamError("The upstream did not answer the stream with server-sent events.")
+
+
 class OpenAIProvider:
     Config: ClassVar[type[DeploymentConfig]] = OpenAIConfig
 
@@ -186,11 +194,7 @@ class OpenAIProvider:
         headers = {**self._stream_headers, "content-type": content_type}
         async with self._http.post(url, content=content, headers=headers,
                                    timeout=self._stream_timeout) as response:
-            if response.status >= 400:
-                raise error_from_body(response.status, await response.read(), response.headers)
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                raise UpstreamError("The upstream did not answer the stream with server-sent "
-                                    "events.")
+            await opened_as_events(response)
             decoder = SSEDecoder()
             async for data in response.iter_bytes():
                 usage = None
@@ -208,11 +212,7 @@ class OpenAIProvider:
         wants_usage = request.include_usage
         async with self._http.post(self._chat_url, content=content, headers=self._stream_headers,
                                    timeout=self._stream_timeout) as response:
-            if response.status >= 400:
-                raise error_from_body(response.status, await response.read(), response.headers)
-            if not response.headers.get("content-type", "").startswith("text/event-stream"):
-                raise UpstreamError("The upstream did not answer the stream with server-sent "
-                                    "events.")
+            await opened_as_events(response)
             events = UpstreamEvents(partial(from_upstream_chunk, client_wants_usage=wants_usage),
                                     client_wants_usage=wants_usage)
             # Read on to the end of the body after [DONE], so the connection can be reused.
