@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 
-from wire.images import UploadedFile
+from wire.uploads import UploadedFile
 
 # Names and file names are quoted strings: as browsers and httpx do, a quote and CR/LF are
 # percent-escaped, the rest goes as UTF-8.

@@ -14,8 +14,9 @@ import pytest
 
 from gateway.config import ConfigError, validate
 from providers.tools import transcript as t
-from wire.audio import UploadedFile, multipart, parse_transcription
+from wire.audio import multipart, parse_transcription
 from wire.errors import InvalidRequest
+from wire.uploads import UploadedFile
 
 SEGMENTS = [t.Segment(0, 0.0, 2.5, " Hello there.", words=(t.Word(" Hello", 0.0, 0.6),
                                                             t.Word(" there.", 0.7, 2.5))),
@@ -62,7 +63,7 @@ def test_languages() -> None:
 
 
 def test_form_and_its_upstream_encoding() -> None:
-    upload = UploadedFile('a "b".wav', "audio/wav", b"\x00\x01audio")
+    upload = UploadedFile("file", 'a "b".wav', "audio/wav", b"\x00\x01audio")
     fields = [("model", "w"), ("timestamp_granularities[]", "word"),
               ("timestamp_granularities[]", "segment"), ("stream", "true"), ("num_speakers", "2"),
               ("chunking_strategy", "auto")]

@@ -14,17 +14,11 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from wire.errors import InvalidRequest
+from wire.uploads import UploadedFile
 
 Task = Literal["transcribe", "translate"]
 FORMATS = ("json", "text", "srt", "verbose_json", "vtt", "diarized_json")
 GRANULARITIES = ("segment", "word")
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    filename: str
-    content_type: str | None
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,27 +7,16 @@ own (``background``, ``output_format``, ``moderation``...) included.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Literal, Self
 
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from wire.errors import InvalidRequest
 from wire.openai import APIRequest
+from wire.uploads import UploadedFile
 
 IMAGE_FIELDS = ("image", "image[]")  # the OpenAI SDK sends one image as ``image``, several as
 MASK_FIELD = "mask"                  # ``image[]``
-
-
-@dataclass(frozen=True, slots=True)
-class UploadedFile:
-    """One file of a multipart request: the form field it came in, its name and type as the
-    client gave them, and its bytes."""
-
-    field: str
-    filename: str
-    content_type: str
-    data: bytes
 
 
 class ImageGenerationRequest(APIRequest):

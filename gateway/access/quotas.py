@@ -40,6 +40,11 @@ log = logging.getLogger("gateway")
 SETTLE_DELAY_S = 0.05
 
 
+async def no_tokens() -> int:
+    """The cost estimate of a call that costs no tokens up front (tools, jobs, uploads)."""
+    return 0
+
+
 @dataclass(slots=True)
 class Ticket:
     """What one call took: its token estimate and the tpm buckets to settle."""

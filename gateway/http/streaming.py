@@ -12,13 +12,26 @@ comments.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncGenerator, Mapping
 from types import TracebackType
 
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from wire.errors import GatewayError
+from wire.errors import GatewayError, InternalError
+
+log = logging.getLogger("gateway")
+
+
+def stream_failure(exc: Exception, what: str) -> GatewayError:
+    """What a stream that failed after it began tells the client, in its last event: the
+    gateway's own error as it is, anything else logged (with its stack) and told as a 500
+    without one. Call it from the ``except`` block."""
+    if isinstance(exc, GatewayError):
+        return exc
+    log.exception("%s failed", what)
+    return InternalError(f"The stream failed: {type(exc).__name__}.")
 
 
 class ClientDisconnected(GatewayError):

@@ -18,10 +18,11 @@ from gateway.jobs.inputs import Inputs
 from gateway.routing.router import Router
 from gateway.tokens import TokenEstimator
 from providers.base import OCRProvider, Transcriber
-from wire.audio import AudioAnswer, UploadedFile, parse_transcription
+from wire.audio import AudioAnswer, parse_transcription
 from wire.errors import InvalidRequest
 from wire.openai import ChatRequest
 from wire.tools import OCRRequest, ToolFile
+from wire.uploads import UploadedFile
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +86,7 @@ class Tools:
                                                                   "verbose_json")]
         decoded = [0.0]  # the share of the audio decoded (local whisper tells it)
         request = replace(parse_transcription("transcribe", fields, UploadedFile(
-            args["filename"], args["content_type"], data)),
+            "file", args["filename"], args["content_type"], data)),
             progress=lambda share: decoded.__setitem__(0, share))
         route = self.router.resolve(request.model)
         await report(0.05, "transcribing")

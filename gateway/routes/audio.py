@@ -3,20 +3,18 @@ answer (or its server-sent events) out, through the router like every model call
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
+from dataclasses import replace
 
 from starlette.background import BackgroundTask
-from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
-from gateway.access.quotas import Ticket
-from gateway.http.forms import MAX_FIELDS, MAX_FILES
-from gateway.http.streaming import SSEResponse
+from gateway.access.quotas import Ticket, no_tokens
+from gateway.http.forms import read_form
+from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.routes.common import until_disconnected
 from gateway.state import AppState, app_state
 from providers.base import Transcriber
@@ -25,14 +23,10 @@ from wire.audio import (
     AudioStream,
     Task,
     TranscriptionRequest,
-    UploadedFile,
     parse_transcription,
 )
-from wire.errors import GatewayError, InternalError, InvalidRequest
 from wire.openai import Usage
 from wire.sse import encode_data
-
-log = logging.getLogger("gateway")
 
 
 async def transcriptions(request: Request) -> Response:
@@ -46,11 +40,11 @@ async def translations(request: Request) -> Response:
 async def _audio(request: Request, task: Task) -> Response:
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
-    audio = await read_form(request, task)
+    audio = await read_transcription(request, task)
     route = gateway.router.resolve(audio.model)
     request.state.model = route.model
     caller.check_model(route.model)
-    ticket = await gateway.quotas.admit(caller, _no_tokens)
+    ticket = await gateway.quotas.admit(caller, no_tokens)
     user = audio.extra.get("user") or request.headers.get("x-user-id")
 
     async def call(provider: Transcriber, model: str) -> AudioAnswer | AudioStream:
@@ -69,28 +63,14 @@ async def _audio(request: Request, task: Task) -> Response:
                     background=BackgroundTask(finish))
 
 
-async def read_form(request: Request, task: Task) -> TranscriptionRequest:
-    """The multipart form as a checked request (its raw bytes kept for a passthrough). Unlike
-    gateway/http/forms.py it keeps every value of a repeated field, in order
-    (``timestamp_granularities[]``)."""
-    body = await request.body()
-    try:
-        form = await request.form(max_files=MAX_FILES, max_fields=MAX_FIELDS)
-    except HTTPException as exc:  # Starlette's word for a malformed multipart body
-        raise InvalidRequest(f"The request body is not valid multipart/form-data: {exc.detail}",
-                             param="file") from None
-    fields: list[tuple[str, str]] = []
-    upload: UploadedFile | None = None
-    try:
-        for name, value in form.multi_items():
-            if isinstance(value, str):
-                fields.append((name, value))
-            elif isinstance(value, UploadFile) and name == "file" and upload is None:
-                upload = UploadedFile(value.filename or "audio", value.content_type,
-                                      await value.read())
-    finally:
-        await form.close()
-    return parse_transcription(task, fields, upload, body,
+async def read_transcription(request: Request, task: Task) -> TranscriptionRequest:
+    """The multipart form as a checked request, its raw bytes kept for a passthrough."""
+    body = await request.body()  # kept by Starlette: the form below parses the same bytes
+    form = await read_form(request, param="file")
+    upload = form.file()
+    if upload is not None and not upload.filename:
+        upload = replace(upload, filename="audio")
+    return parse_transcription(task, form.pairs, upload, body,
                                request.headers.get("content-type", ""))
 
 
@@ -111,19 +91,13 @@ class _Finish:
         try:
             async for event in events:
                 yield event
-        except GatewayError as error:
-            yield encode_data(error.body_bytes())
         except Exception as exc:
-            log.exception("transcription stream failed")
-            yield encode_data(InternalError(f"The stream failed: {type(exc).__name__}.")
-                              .body_bytes())
+            yield encode_data(stream_failure(exc, "transcription stream").body_bytes())
         finally:
             await events.aclose()
             await self()
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 routes = [

@@ -3,7 +3,6 @@ answer."""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -18,17 +17,15 @@ from starlette.routing import Route
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
 from gateway.guardrails.restore import restore_body, restored
-from gateway.http.streaming import SSEResponse
+from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import context_window
 from gateway.prompts.prepare import GATEWAY_FIELDS, Fits, prepare, remember, remembered
 from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
-from wire.errors import GatewayError, InternalError
+from wire.errors import GatewayError
 from wire.openai import ChatRequest, Message, StreamChunk, Usage
 from wire.sse import DONE, encode_data
-
-log = logging.getLogger("gateway")
 
 
 async def cost(gateway: AppState, chat: ChatRequest, route: ModelRoute) -> int:
@@ -220,13 +217,8 @@ async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,
                     if wants_usage or not chunk.usage_only:
                         yield chunk.event
                     chunk = await anext(chunks, None)
-            except GatewayError as error:
-                yield encode_data(error.body_bytes())
-                return
             except Exception as exc:
-                log.exception("stream failed")
-                yield encode_data(InternalError(f"The stream failed: {type(exc).__name__}.")
-                                  .body_bytes())
+                yield encode_data(stream_failure(exc, "chat stream").body_bytes())
                 return
         yield DONE
     finally:

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
+from gateway.access.quotas import no_tokens
 from gateway.http.forms import read_form
 from gateway.jobs import extract
 from gateway.routes.common import json_response
@@ -48,12 +49,9 @@ def _text(fields: dict[str, str], files: dict[str, bytes], name: str) -> str | N
 async def submit(request: Request) -> Response:
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
-    fields, uploads = await read_form(request)
-    document = next((f for f in uploads if f.field == "file"), None)
-    if document is None:
-        raise InvalidRequest("Missing required parameter: 'file' (the document, as a file "
-                             "upload).", param="file")
-    files = {f.field: f.data for f in uploads}
+    form = await read_form(request)
+    document = form.required_file("the document")
+    fields, files = form.fields, {f.field: f.data for f in form.uploads}
     schema_text = _text(fields, files, "schema")
     schema = extract.parse_schema(schema_text) if schema_text is not None else None
     prompt = _text(fields, files, "prompt") or extract.default_prompt()
@@ -74,7 +72,7 @@ async def submit(request: Request) -> Response:
                                  "none is configured; send text, or name one with "
                                  "'ocr_model'.", param="ocr_model")
         caller.check_model(gateway.router.resolve(ocr_model).model)
-    ticket = await gateway.quotas.admit(caller, _no_tokens)
+    ticket = await gateway.quotas.admit(caller, no_tokens)
     await gateway.quotas.settle(ticket, Usage(0, 0))
     ref = await gateway.inputs.put(document.data)
     job = await gateway.jobs.submit("extract", caller.key_id, {
@@ -92,8 +90,6 @@ async def defaults(request: Request) -> Response:
                                        "schema": extract.example_schema()}))
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 routes = [

@@ -4,7 +4,6 @@ on those that also have ``ImageStreamer`` (the upstream's events relayed as they
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from typing import TypeVar
@@ -14,17 +13,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.http.forms import read_form
-from gateway.http.streaming import SSEResponse
+from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
 from providers.base import ImageGenerator, ImageStreamer
-from wire.errors import GatewayError, InternalError
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatResult, StreamChunk, Usage
 from wire.sse import encode_data
-
-log = logging.getLogger("gateway")
 
 R = TypeVar("R", ImageGenerationRequest, ImageEditRequest)
 WHAT = "image generation"
@@ -36,8 +32,8 @@ async def _no_tokens(gateway: AppState, body: R, route: ModelRoute) -> int:
 
 
 async def _edit_body(request: Request) -> ImageEditRequest:
-    fields, files = await read_form(request)
-    return parse(ImageEditRequest, fields).with_files(files)
+    form = await read_form(request)
+    return parse(ImageEditRequest, form.fields).with_files(list(form.uploads))
 
 
 def _count(call: ModelCall[R], usage: Usage | None) -> None:
@@ -91,12 +87,8 @@ async def _relay(call: ModelCall[R], first: StreamChunk | None,
                 usage = chunk.usage or usage
                 yield chunk.data
                 chunk = await anext(chunks, None)
-    except GatewayError as error:
-        yield encode_data(error.body_bytes())
     except Exception as exc:
-        log.exception("image stream failed")
-        yield encode_data(InternalError(f"The stream failed: {type(exc).__name__}.")
-                          .body_bytes())
+        yield encode_data(stream_failure(exc, "image stream").body_bytes())
     finally:
         _count(call, usage)
         await call.finish(usage)

@@ -15,9 +15,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
+from gateway.access.quotas import no_tokens
 from gateway.http.streaming import SSEResponse
 from gateway.jobs.engine import FINAL, STATUSES, JobView
-from gateway.routes.audio import read_form
+from gateway.routes.audio import read_transcription
 from gateway.routes.common import json_response
 from gateway.state import AppState, app_state
 from wire.errors import InvalidRequest, NotFound
@@ -107,11 +108,11 @@ async def transcribe(request: Request) -> Response:
     """The multipart of /v1/audio/transcriptions as a job; its result is ``verbose_json``."""
     gateway = app_state(request)
     caller = await gateway.auth.authenticate(request.headers)
-    audio = await read_form(request, "transcribe")
+    audio = await read_transcription(request, "transcribe")
     route = gateway.router.resolve(audio.model)
     request.state.model = route.model
     caller.check_model(route.model)
-    ticket = await gateway.quotas.admit(caller, _no_tokens)
+    ticket = await gateway.quotas.admit(caller, no_tokens)
     await gateway.quotas.settle(ticket, Usage(0, 0))
     ref = await gateway.inputs.put(audio.file.data)
     user = audio.extra.get("user") or request.headers.get("x-user-id")
@@ -122,8 +123,6 @@ async def transcribe(request: Request) -> Response:
                          202, ticket.headers)
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 routes = [

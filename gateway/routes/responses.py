@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.guardrails.restore import remask
-from gateway.http.streaming import SSEResponse
+from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import truncate
 from gateway.responses.events import Event, EventWriter
 from gateway.responses.output import envelope, from_completion, history_messages
@@ -35,7 +35,7 @@ from gateway.routes.chat import (
 from gateway.routes.common import ModelCall, authorized_call, json_response, parse, read_json
 from gateway.state import app_state
 from gateway.store import StoreUnavailable
-from wire.errors import GatewayError, InternalError, InvalidRequest
+from wire.errors import InvalidRequest
 from wire.openai import ChatRequest, StreamChunk, Usage
 from wire.responses import ResponsesRequest
 
@@ -163,12 +163,8 @@ async def _events(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: 
                         for event in writer.feed(orjson.loads(part.data)):
                             yield _sse(event)
                     chunk = await anext(chunks, None)
-            except GatewayError as error:
-                yield _sse(writer.fail(orjson.loads(error.body_bytes())["error"]))
-                return
             except Exception as exc:
-                log.exception("responses stream failed")
-                failure = InternalError(f"The stream failed: {type(exc).__name__}.")
+                failure = stream_failure(exc, "responses stream")
                 yield _sse(writer.fail(orjson.loads(failure.body_bytes())["error"]))
                 return
         for event in writer.end():

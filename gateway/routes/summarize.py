@@ -14,8 +14,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
+from gateway.access.quotas import no_tokens
 from gateway.jobs.summarize import default_prompt
-from gateway.routes.audio import read_form
+from gateway.routes.audio import read_transcription
 from gateway.routes.common import json_response, parse_model, read_json
 from gateway.routes.extract import first_model
 from gateway.state import AppState, app_state
@@ -49,7 +50,7 @@ async def summarize(request: Request) -> Response:
     caller = await gateway.auth.authenticate(request.headers)
     args: dict[str, Any]
     if request.headers.get("content-type", "").startswith("multipart/"):
-        audio = await read_form(request, "transcribe")
+        audio = await read_transcription(request, "transcribe")
         caller.check_model(gateway.router.resolve(audio.model).model)
         asked = [m.strip() for m in audio.extra.get("models", "").split(",") if m.strip()]
         ref = await gateway.inputs.put(audio.file.data)
@@ -65,15 +66,13 @@ async def summarize(request: Request) -> Response:
     args["owner"] = caller.key_id
     args["user"] = args["user"] or request.headers.get("x-user-id")
     request.state.model = args["models"][0]
-    ticket = await gateway.quotas.admit(caller, _no_tokens)
+    ticket = await gateway.quotas.admit(caller, no_tokens)
     await gateway.quotas.settle(ticket, Usage(0, 0))
     job = await gateway.jobs.submit("summarize", caller.key_id, args)
     return json_response(orjson.dumps({"id": job.id, "object": "job", "status": job.status}),
                          202, ticket.headers)
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 routes = [Route("/v1/tools/summarize", summarize, methods=["POST"])]

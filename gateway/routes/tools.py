@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.access.auth import Caller
+from gateway.access.quotas import no_tokens
 from gateway.http.forms import read_form
 from gateway.routes.common import ModelCall, parse_model, until_disconnected
 from gateway.routing.router import Router
@@ -38,12 +39,9 @@ class DetectForm(BaseModel):
 async def _read_form(request: Request) -> tuple[dict[str, str], ToolFile]:
     """The text fields and the uploaded ``file``; a 400 for a body that is not a multipart
     form with a file in it (gateway/http/forms.py reads it)."""
-    fields, files = await read_form(request)
-    upload = next((f for f in files if f.field == "file"), None)
-    if upload is None:
-        raise InvalidRequest("Missing required parameter: 'file' (the document or image, as a "
-                             "file upload).", param="file")
-    return fields, ToolFile(upload.data, upload.filename or "file",
+    form = await read_form(request)
+    upload = form.required_file("the document or image")
+    return form.fields, ToolFile(upload.data, upload.filename or "file",
                             upload.content_type or "application/octet-stream")
 
 
@@ -58,8 +56,6 @@ def _default_model(router: Router, capability: type, what: str, caller: Caller) 
                          param="model")
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 async def _tool_call(request: Request, capability: type, what: str
@@ -75,7 +71,7 @@ async def _tool_call(request: Request, capability: type, what: str
     caller.check_model(route.model)
     user = fields.get("user") or request.headers.get("x-user-id")
     call = ModelCall(gateway, caller, APIRequest(model=name), route, user)
-    call.ticket = await gateway.quotas.admit(caller, _no_tokens)
+    call.ticket = await gateway.quotas.admit(caller, no_tokens)
     return call, fields, file
 
 

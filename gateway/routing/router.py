@@ -20,7 +20,7 @@ from contextlib import aclosing, contextmanager
 from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.access.quotas import Admission, DeploymentLimits, Quotas
+from gateway.access.quotas import Admission, DeploymentLimits, Quotas, no_tokens
 from gateway.access.spend import Meter
 from gateway.metrics import Metrics
 from gateway.routing.reliability import (
@@ -383,7 +383,7 @@ class Router:
         ``capability`` (a runtime-checkable Protocol), with the retries, fallbacks (only those
         that have it too), breakers and deployment rpm that chat has. ``what`` names the
         capability in the 400 for a model without it ("does not support {what}")."""
-        admission = None if self._quotas is None else Admission(_no_tokens)
+        admission = None if self._quotas is None else Admission(no_tokens)
         return await self._capability_call(route, capability, call, what, admission)
 
     async def _capability_call(self, route: Route, capability: type[P],
@@ -411,8 +411,6 @@ class Router:
         return result
 
 
-async def _no_tokens() -> int:
-    return 0
 
 
 def _has(capability: type) -> Callable[[Route], bool]:

@@ -30,8 +30,8 @@ from providers.gemini.wire import (
     UsageMetadata,
 )
 from wire.errors import InvalidRequest, UpstreamError
-from wire.images import UploadedFile
 from wire.openai import ChatResult, Usage
+from wire.uploads import UploadedFile
 
 ASPECT_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 MAX_IMAGES = 10  # OpenAI's own limit on n

@@ -22,9 +22,9 @@ from providers.base import DeploymentConfig
 from providers.http import HTTPClient, UpstreamResponse
 from providers.openai.provider import error_from_body
 from wire.errors import InvalidRequest
-from wire.images import UploadedFile
 from wire.openai import ChatRequest, ChatResult, StreamChunk
 from wire.tools import ToolFile
+from wire.uploads import UploadedFile
 
 INSTALL_HINT = "pip install -e '.[tools]' (in the gateway's checkout)"
 

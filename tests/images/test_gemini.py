@@ -15,7 +15,7 @@ from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.png import colour_of, png, png_colour, png_size
 from tests.images.conftest import decoded, usage_of
 from wire.errors import InvalidRequest
-from wire.images import UploadedFile
+from wire.uploads import UploadedFile
 
 MODEL_PATH = "/v1beta/models/gemini-2.5-flash-image:generateContent"
 

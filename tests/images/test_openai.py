@@ -23,7 +23,7 @@ from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.png import colour_of, png, png_colour, png_size
 from tests.images.conftest import ADMIN, decoded, usage_of
-from wire.images import UploadedFile
+from wire.uploads import UploadedFile
 
 # -- OpenAI-speaking upstreams: passed through --------------------------------------------
 

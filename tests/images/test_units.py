@@ -13,8 +13,9 @@ from python_multipart import parse_form
 from providers import multipart
 from providers.openai.images import edit_body, event_usage, images_from_upstream
 from wire.errors import UpstreamError
-from wire.images import ImageEditRequest, UploadedFile
+from wire.images import ImageEditRequest
 from wire.openai import Usage
+from wire.uploads import UploadedFile
 
 
 def parsed(body: bytes, content_type: str) -> tuple[dict[str, str], list[tuple[str, str, bytes]]]:
