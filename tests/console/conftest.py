@@ -68,7 +68,8 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def context(browser: Browser, console_gateway: str) -> Iterator[BrowserContext]:
     made = browser.new_context(base_url=console_gateway, viewport={"width": 1100, "height": 760},
-                               permissions=["clipboard-read", "clipboard-write"])
+                               permissions=["clipboard-read", "clipboard-write"],
+                               reduced_motion="reduce")  # screenshots without transitions
     made.set_default_timeout(30_000)
     yield made
     made.close()

@@ -81,6 +81,7 @@ def test_usage_and_spend_charts_per_day_key_and_model(page: Page, console_gatewa
     assert spend > 0
     bar = page.locator("#chart-model rect.bar[data-label='gpt-test']")
     expect(page.locator("#usage-spend")).to_contain_text("$")
+    expect(page.locator("#chart-model")).to_contain_text("$")  # redrawn in USD
     assert float(bar.get_attribute("data-value") or "nan") == pytest.approx(spend)
     snap(page, "usage")
     page.select_option("#usage-key", made["id"])  # one key's usage

@@ -117,6 +117,6 @@ export function showError(node, error) {
 
 export const fmt = {
   int: (n) => Math.round(n).toLocaleString("en-US"),
-  usd: (n) => `$${n < 0.01 && n > 0 ? n.toFixed(6) : n.toFixed(2)}`,
+  usd: (n) => (n === 0 || n >= 1 ? `$${n.toFixed(2)}` : `$${Number(n.toPrecision(2))}`),
   date: (unix) => (unix ? new Date(unix * 1000).toISOString().slice(0, 10) : "never"),
 };

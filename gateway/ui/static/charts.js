@@ -26,7 +26,7 @@ function bar(attrs, item, format) {
 // items: [{label, value}] in order (one per day); format: value → text.
 export function columns(items, format) {
   if (!items.some((i) => i.value > 0)) return empty("No usage in this period.");
-  const width = 720, height = 220, left = 56, bottom = 28, top = 12;
+  const width = 720, height = 220, left = 64, bottom = 28, top = 12;
   const max = Math.max(...items.map((i) => i.value));
   const step = (width - left) / items.length;
   const svg = node("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart-svg", role: "img" });

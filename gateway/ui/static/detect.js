@@ -20,6 +20,12 @@ async function drawImage(file) {
   return image;
 }
 
+function swatch(colour) {
+  const node = el("span", { class: "swatch" });
+  node.style.background = colour; // the CSSOM, not a style attribute (the page's CSP)
+  return node;
+}
+
 function drawBoxes(answer) {
   const canvas = $("detect-canvas");
   const context = canvas.getContext("2d");
@@ -42,7 +48,7 @@ function drawBoxes(answer) {
   }
   canvas.dataset.boxes = String(answer.objects.length);
   const rows = answer.objects.map((o) => el("tr", { "data-label": o.label },
-    el("td", {}, el("span", { class: "swatch", style: `background:${colourOf(o.label, labels)}` }), o.label),
+    el("td", {}, swatch(colourOf(o.label, labels)), o.label),
     el("td", {}, `${(o.confidence * 100).toFixed(1)}%`),
     el("td", { class: "mono" }, o.box.map((v) => fmt.int(v)).join(", "))));
   $("detect-objects").tBodies[0].replaceChildren(...rows);
