@@ -27,6 +27,9 @@ def test_a_good_key_signs_in_for_the_tab(page: Page) -> None:
     expect(page.locator("#who-label")).to_have_text("Master key")
     expect(page.locator("#nav a[data-page=keys]")).to_be_visible()
     assert MASTER not in page.content()  # the key is in sessionStorage, not in the page
+    guide = page.locator("details[data-guide=detect]")  # each tool's guide, in place
+    assert "Models here: yolo" in (guide.text_content() or "")
+    assert "$GATEWAY_KEY" in (guide.text_content() or "")
     page.reload()  # the tab keeps it
     expect(page.locator("#nav")).to_be_visible()
     page.click("#sign-out")

@@ -101,3 +101,14 @@ def test_a_recording_is_transcribed(page: Page) -> None:
     expect(page.locator("#tr-result table tbody tr").first).to_be_visible()  # timed segments
     expect(page.locator("#tr-progress")).to_have_attribute("data-state", "succeeded")
     snap(page, "transcribe")
+    # the same as a job (/v1/tools/transcribe), its progress bar following the job's events
+    page.check("#tr-job")
+    with page.expect_response("**/v1/tools/transcribe") as posted:
+        page.click("#tr-run")
+        expect(page.locator("#tr-result")).to_be_hidden()
+    assert posted.value.status == 202
+    expect(page.locator("#tr-progress")).to_have_attribute("aria-valuenow", "100",
+                                                           timeout=120_000)
+    expect(page.locator("#tr-progress")).to_have_attribute("data-state", "succeeded")
+    expect(page.locator("#tr-result")).to_be_visible()  # hidden at the start, shown again
+    expect(text).to_contain_text("gateway", ignore_case=True)
