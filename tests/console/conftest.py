@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ def console_config(upstream: str) -> dict[str, Any]:
     return {"jobs": {"chunk_tokens": 200}, "models": [
         {"name": "gpt-test", "model": "echo", **chat},
         {"name": "gpt-slow", "model": "slow-stream", **chat},
+        {"name": "gpt-broken", "model": "error-400", **chat},
         {"name": "reader", "model": "json-answer", **chat},
         {"name": "ocr", "provider": "ocr"},
         {"name": "yolo", "provider": "yolo", "threads": 1},
@@ -75,12 +76,26 @@ def context(browser: Browser, console_gateway: str) -> Iterator[BrowserContext]:
     made.close()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call":
+        item.stash[FAILED] = report.failed
+    return report
+
+
+FAILED = pytest.StashKey[bool]()
+
+
 @pytest.fixture
-def page(context: BrowserContext) -> Iterator[Page]:
+def page(context: BrowserContext, request: pytest.FixtureRequest) -> Iterator[Page]:
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
     yield opened
+    if request.node.stash.get(FAILED, False):  # what the page showed when the test failed
+        snap(opened, f"failed-{request.node.name}")
     assert not errors, f"the page threw: {errors}"
 
 

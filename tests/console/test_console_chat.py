@@ -76,3 +76,13 @@ def test_a_streamed_answer_appears_with_its_usage(page: Page,
         "tell me about streaming consoles", final, "and again"]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     snap(page, "chat")
+
+
+def test_an_upstream_error_is_shown_in_the_answer(page: Page) -> None:
+    sign_in(page, where="#chat")
+    page.select_option("#chat-model", "gpt-broken")
+    page.fill("#chat-text", "this fails")
+    page.click("#chat-send")
+    error = page.locator(".msg.assistant .error")
+    expect(error).to_contain_text("fake upstream error 400")
+    expect(page.locator("#chat-send")).to_be_enabled()  # ready for the next message
