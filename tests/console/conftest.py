@@ -2,9 +2,10 @@
 browser download cannot work here) against a live ``gateway serve`` process with the fake
 OpenAI upstream, the session's redis-server and the real tool backends (ocr, yolo, whisper).
 
-One gateway and one browser for the session; each test gets a fresh browser context (a fresh
-sessionStorage, so nobody is signed in). Screenshots go to $GATEWAY_TEST_ARTIFACTS, else
-tests/artifacts/console/ (git-ignored)."""
+One gateway and one browser for the package (stopped once its tests are done); each test gets
+a fresh browser context (a fresh sessionStorage, so nobody is signed in). Screenshots go to
+$GATEWAY_TEST_ARTIFACTS, else tests/artifacts/console/ (git-ignored), and one of the page as
+it was whenever a test fails."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ def console_config(upstream: str) -> dict[str, Any]:
     ]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console_gateway(tmp_path_factory: pytest.TempPathFactory, fake_openai_server: FakeOpenAI,
                     redis_server: RedisServer) -> Iterator[str]:
     redis_server.flush()
@@ -54,7 +55,7 @@ def console_gateway(tmp_path_factory: pytest.TempPathFactory, fake_openai_server
         process.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     chromium = shutil.which("chromium")
     if chromium is None:
