@@ -51,6 +51,7 @@ from gateway.routes import (
     tools,
     usage,
 )
+from gateway.routes import console as console_routes
 from gateway.routes import conversations as conversation_routes
 from gateway.routes import prompts as prompt_routes
 from gateway.routes import responses as response_routes
@@ -182,7 +183,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
                 *prompt_routes.routes, *conversation_routes.routes, *jobs.routes,
-                *extract.routes, *summarize.routes, *response_routes.routes],
+                *extract.routes, *summarize.routes, *response_routes.routes,
+                *console_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
