@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import orjson
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-FORMATS = ("text", "json")
 
 request_log = logging.getLogger("gateway.request")
 
