@@ -54,10 +54,11 @@ RUN --mount=type=bind,from=builder,source=/wheels,target=/wheels \
     && if [ -d /wheels/model ]; then pip install --no-index --no-deps /wheels/model/*.whl; fi
 # /app/gateway-data: job inputs over jobs.inline_max_mb (storage.path's default), writable
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/gateway gateway \
-    && install -d -o 10001 -g 10001 /app /app/gateway-data
+    && install -d /app && install -d -o 10001 -g 10001 /app/gateway-data
 WORKDIR /app
-COPY --chown=gateway:gateway config ./config
-COPY --chown=gateway:gateway models.yaml ./models.yaml
+# read-only for the gateway user (owned by root)
+COPY config ./config
+COPY models.yaml ./models.yaml
 USER 10001:10001
 EXPOSE 8000
 # Liveness without curl: the image's own Python asks /health.
