@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from gateway import config as config_module
+from gateway import logs
 from gateway.access.auth import Authenticator
 from gateway.access.keys import KeyStore
 from gateway.access.limits import create_limiter
@@ -33,6 +34,7 @@ from gateway.http.middleware import GatewayMiddleware
 from gateway.jobs.factory import create_engine, watch_queue
 from gateway.jobs.inputs import Inputs
 from gateway.jobs.tools import Tools
+from gateway.logs import RequestLog
 from gateway.metrics import Metrics
 from gateway.prompts.conversations import ConversationStore
 from gateway.prompts.templates import PromptStore
@@ -70,15 +72,18 @@ class Settings:
 
     master_key: str | None = None
     redis_url: str | None = None
+    log_format: str = "text"  # "json": one JSON line per request too (gateway/logs.py)
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(master_key=os.environ.get("GATEWAY_MASTER_KEY") or None,
-                   redis_url=os.environ.get("REDIS_URL") or None)
+                   redis_url=os.environ.get("REDIS_URL") or None,
+                   log_format=os.environ.get("GATEWAY_LOG_FORMAT") or "text")
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, GatewayError)
+    request.state.error = exc.code  # (the JSON request log's "error")
     return Response(exc.body_bytes(), status_code=exc.status, headers=exc.headers,
                     media_type="application/json")
 
@@ -186,7 +191,9 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 *extract.routes, *summarize.routes, *response_routes.routes,
                 *console_routes.routes],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
-                    Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body)],
+                    Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body,
+                               request_log=RequestLog() if settings.log_format == "json"
+                               else None)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
@@ -194,7 +201,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
 
 def app_from_env() -> Starlette:
     """The factory ``gateway serve`` hands to uvicorn (one call per worker process)."""
-    logging.basicConfig(level=os.environ.get("GATEWAY_LOG_LEVEL", "info").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(os.environ.get("GATEWAY_LOG_LEVEL", "info"),
+               os.environ.get("GATEWAY_LOG_FORMAT") or "text")
     path = config_module.find(os.environ.get("GATEWAY_CONFIG"))
     return create_app(config_module.load_or_embedded(path), Settings.from_env())

@@ -82,12 +82,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.http.protocol import PROTOCOL
+    from gateway.logs import uvicorn_config
 
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
+    os.environ["GATEWAY_LOG_FORMAT"] = args.log_format
     try:
         uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
-                    server_header=False, http=PROTOCOL)
+                    server_header=False, http=PROTOCOL,
+                    log_config=uvicorn_config(args.log_format))
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -124,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["critical", "error", "warning", "info", "debug"],
                        help="how much the server logs (default: %(default)s)")
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument("--log-format", default="text", choices=["text", "json"],
+                       help="text lines, or one JSON object per line with one line per "
+                            "answered request (default: %(default)s)")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="validate the config and print the model table")
     check.add_argument("--config", metavar="PATH", help=CONFIG_HELP)

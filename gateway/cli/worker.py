@@ -22,14 +22,16 @@ def add_parser(sub: Any) -> None:
                         "$GATEWAY_CONFIG, else ./models.yaml)")
     worker.add_argument("--log-level", default="info",
                         choices=["critical", "error", "warning", "info", "debug"])
+    worker.add_argument("--log-format", default="text", choices=["text", "json"],
+                        help="text lines, or one JSON object per line (default: %(default)s)")
     worker.set_defaults(func=cmd_worker)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    from gateway import logs
     from gateway.app import Settings, create_app
 
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(args.log_level, args.log_format)
     settings = Settings.from_env()
     if settings.redis_url is None:
         print("gateway: a worker needs REDIS_URL (the queue it takes jobs from)",

@@ -24,6 +24,7 @@ from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http.bodies import coding_of, decoding_receive
+from gateway.logs import RequestLog
 from gateway.metrics import Metrics
 from wire.errors import GatewayError, InternalError, RequestTooLarge
 
@@ -52,10 +53,12 @@ def choose_request_id(client_id: str | None) -> str:
 
 
 class GatewayMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int,
+                 request_log: RequestLog | None = None) -> None:
         self.app = app
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.request_log = request_log  # None unless --log-format json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,6 +84,7 @@ class GatewayMiddleware:
             body_receive, refused = self._body(scope, receive)
             if refused is not None:
                 _match_route(scope)  # counted under the route's path, as a chunked body is
+                state["error"] = refused.code
                 await _send_error(send_with_id, refused)
             else:
                 await self.app(scope, body_receive, send_with_id)
@@ -94,6 +98,10 @@ class GatewayMiddleware:
         finally:
             self.metrics.in_flight.dec()
             self._observe(scope, state, status if response_started else CLIENT_GONE, started)
+            if self.request_log is not None:
+                self.request_log.emit(scope["method"], _endpoint(scope),
+                                      status if response_started else CLIENT_GONE,
+                                      time.perf_counter() - started, state)
 
     def _observe(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         route = scope.get("route")
@@ -132,6 +140,10 @@ class GatewayMiddleware:
             return message
 
         return counting_receive
+
+
+def _endpoint(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", None) or "unmatched"
 
 
 def _match_route(scope: Scope) -> None:

@@ -197,8 +197,8 @@ async def open_stream(request: Request, call: ModelCall[ChatRequest], cached: Lo
         if isinstance(error, GatewayError):
             error.headers.update(headers)
         raise
-    call.gateway.metrics.ttft.labels(call.route.model).observe(
-        time.perf_counter() - request.state.started)
+    ttft = request.state.ttft = time.perf_counter() - request.state.started
+    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
     return first, chunks, headers
 
 

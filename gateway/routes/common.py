@@ -86,6 +86,8 @@ class ModelCall(Generic[R]):
     lease: str | None = None  # the key's max_parallel slot
     prepared: Prepared | None = None  # chat: prompt, conversation, guardrails applied
     ended: bool = False
+    usage: Usage | None = None  # once finished: what it used and cost (the JSON request log)
+    cost_usd: float = 0.0
 
     async def finish(self, usage: Usage | None, *, cached: bool = False) -> None:
         """Once the answer has ended: settle the limits, the spend and record the usage,
@@ -95,6 +97,7 @@ class ModelCall(Generic[R]):
         self.ended = True
         used = Usage(0, 0) if cached else usage
         cost = self.meter.cost(used)
+        self.usage, self.cost_usd = used, cost
         await self.gateway.quotas.settle(self.ticket, used)
         self.gateway.usage.record(self.caller.key_id, self.user, self.route.model,
                                   used.prompt_tokens if used else 0,
@@ -151,6 +154,7 @@ async def authorized_call(request: Request, body_type: type[R],
     user = body.raw.get("user")
     call = ModelCall(gateway, caller, body, route,
                      user if isinstance(user, str) else request.headers.get("x-user-id"))
+    request.state.call = call  # (the JSON request log reads it)
     if prepare is not None:
         await prepare(call, request)
     key = caller.key

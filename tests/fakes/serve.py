@@ -96,7 +96,8 @@ class RedisServer:
 class GatewayProcess:
     """``gateway serve`` as its own process (a replica), on a free port."""
 
-    def __init__(self, config_path: str, env: dict[str, str], *workers: str) -> None:
+    def __init__(self, config_path: str, env: dict[str, str], *workers: str,
+                 **popen: Any) -> None:
         import os
         import sys
 
@@ -105,7 +106,7 @@ class GatewayProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--config", config_path,
              "--port", str(self.port), "--log-level", "warning", *workers],
-            env={**os.environ, **env})
+            env={**os.environ, **env}, **popen)
 
     def wait_ready(self, timeout_s: float = 30) -> GatewayProcess:
         import httpx
