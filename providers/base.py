@@ -178,3 +178,21 @@ class Detector(Protocol):
     """An optional capability: ``/v1/tools/detect`` (objects found in an image)."""
 
     async def detect(self, request: DetectRequest, model: str) -> DetectAnswer: ...
+
+
+@runtime_checkable
+class NativeResponder(Protocol):
+    """An optional capability: ``/v1/responses`` passed to an upstream that speaks OpenAI's
+    Responses API (``native_responses``: the deployment says it does). ``body`` is the
+    Responses body to send (the model is replaced); the whole answer is the upstream's
+    ``response`` JSON, a stream its typed events as they arrive, as bytes in ``sse``; a
+    chunk's ``data`` also holds the JSON of an event that carries the whole ``response``
+    (``response.created``, ...) or ends the stream (``response.completed`` / ``.incomplete`` /
+    ``.failed``, with the usage, or ``error``)."""
+
+    native_responses: bool
+
+    async def respond(self, body: dict[str, Any], model: str) -> ChatResult: ...
+
+    def stream_response(self, body: dict[str, Any], model: str
+                        ) -> AsyncGenerator[StreamChunk, None]: ...
