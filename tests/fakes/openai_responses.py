@@ -7,7 +7,8 @@ The model id picks a behaviour, as for chat (tests/fakes/openai_server.py):
 - anything else: echo the text of the last user message ("echo: ...") word by word; with
   ``max_output_tokens`` the echo is cut to that many words and the response is incomplete;
   with a ``json_schema`` text format, a JSON object with every required property "Paris";
-- ``tool-call``: a ``function_call`` of the first function tool, arguments {"city": "Paris"};
+- ``tool-call``, or any model with ``tool_choice`` "required": a ``function_call`` of the
+  first function tool, arguments {"city": "Paris"};
 - ``error-NNN``: an OpenAI error body with HTTP status NNN;
 - ``midstream-error``: the start of a stream, one delta, then an ``error`` event;
 - ``cut-stream``: the start of a stream, one delta, then the connection ends.
@@ -102,8 +103,12 @@ def _finished(body: dict[str, Any], output: list[Item], output_tokens: int) -> d
     return response
 
 
+def calls_tool(body: dict[str, Any]) -> bool:
+    return body["model"] == "tool-call" or body.get("tool_choice") == "required"
+
+
 def whole(body: dict[str, Any]) -> dict[str, Any]:
-    if body["model"] == "tool-call":
+    if calls_tool(body):
         return _finished(body, [function_call(body, json.dumps({"city": "Paris"}))], 5)
     words = reply_words(body)
     cut = bool(body.get("max_output_tokens")) and len(words) >= body["max_output_tokens"]
@@ -129,7 +134,7 @@ async def events(body: dict[str, Any], on_close: Callable[[], None]) -> AsyncIte
         start = envelope(body, "in_progress")
         yield sse("response.created", response=start)
         yield sse("response.in_progress", response=copy.deepcopy(start))
-        if model == "tool-call":
+        if calls_tool(body):
             arguments = json.dumps({"city": "Paris"})
             item = function_call(body, "", "in_progress")
             yield sse("response.output_item.added", output_index=0, item=item)
