@@ -73,8 +73,11 @@ def messages_to_items(messages: list[dict[str, Any]]) -> list[Item]:
     return items
 
 
-def client_view(response: dict[str, Any], request: ResponsesRequest) -> dict[str, Any]:
-    """The upstream's ``response`` as the client asked for it: ``store`` and
-    ``previous_response_id`` as the client sent them (the upstream saw neither)."""
-    return {**response, "store": request.store,
+def client_view(response: dict[str, Any], request: ResponsesRequest, response_id: str
+                ) -> dict[str, Any]:
+    """The upstream's ``response`` as the client asked for it: the gateway's own id (its store
+    is where the response is kept: an upstream's id must not name, or overwrite, another
+    key's), ``store`` and ``previous_response_id`` as the client sent them (the upstream saw
+    neither)."""
+    return {**response, "id": response_id, "store": request.store,
             "previous_response_id": request.previous_response_id}

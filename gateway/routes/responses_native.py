@@ -115,7 +115,7 @@ async def answer(request: Request, call: ModelCall[ChatRequest], attempts: Attem
             error.headers.update(call.ticket.headers)
         raise
     response = orjson.loads(result.body)
-    shown = client_view(response, attempts.body)
+    shown = client_view(response, attempts.body, attempts.response_id)
     data = result.body if shown == response else orjson.dumps(shown)
     await save(shown)
     return call.respond(data, result.usage)
@@ -141,10 +141,10 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], attempts: Atte
         raise
     call.gateway.metrics.ttft.labels(call.route.model).observe(
         time.perf_counter() - request.state.started)
-    return SSEResponse(_relay(call, attempts.body, first, chunks, save), headers=headers)
+    return SSEResponse(_relay(call, attempts, first, chunks, save), headers=headers)
 
 
-def _shown(chunk: StreamChunk, body: ResponsesRequest) -> tuple[bytes, dict[str, Any] | None]:
+def _shown(chunk: StreamChunk, attempts: Attempts) -> tuple[bytes, dict[str, Any] | None]:
     """A chunk's events as the client gets them (a whole ``response`` in one shown as the
     client asked for it), and the final response when the chunk ends the stream cleanly."""
     if not chunk.data:
@@ -152,7 +152,7 @@ def _shown(chunk: StreamChunk, body: ResponsesRequest) -> tuple[bytes, dict[str,
     event = orjson.loads(chunk.data)
     if not isinstance(event.get("response"), dict):
         return chunk.event, None
-    shown = client_view(event["response"], body)
+    shown = client_view(event["response"], attempts.body, attempts.response_id)
     final = shown if event.get("type") in _ENDED else None
     if shown == event["response"]:
         return chunk.event, final
@@ -165,7 +165,7 @@ def _error_event(error: GatewayError, sequence: int) -> bytes:
                    "param": detail.get("param"), "sequence_number": sequence})
 
 
-async def _relay(call: ModelCall[ChatRequest], body: ResponsesRequest, first: StreamChunk | None,
+async def _relay(call: ModelCall[ChatRequest], attempts: Attempts, first: StreamChunk | None,
                  chunks: AsyncGenerator[StreamChunk, None], save: Save
                  ) -> AsyncGenerator[bytes, None]:
     """The events; an error after the start is an ``error`` event. The response is stored
@@ -179,7 +179,7 @@ async def _relay(call: ModelCall[ChatRequest], body: ResponsesRequest, first: St
                 chunk = first
                 while chunk is not None:
                     usage = chunk.usage or usage
-                    data, ended = _shown(chunk, body)
+                    data, ended = _shown(chunk, attempts)
                     final = ended or final
                     sent += data.count(b"\n\n")
                     yield data

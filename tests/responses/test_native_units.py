@@ -53,8 +53,9 @@ def test_upstream_body_expands_the_history_and_keeps_the_rest() -> None:
 def test_client_view() -> None:
     request = ResponsesRequest.parse({"model": "m", "input": "x",
                                       "previous_response_id": "resp_0"})
-    shown = client_view({"id": "r", "store": False, "previous_response_id": None}, request)
-    assert shown == {"id": "r", "store": True, "previous_response_id": "resp_0"}
+    shown = client_view({"id": "r", "store": False, "previous_response_id": None}, request,
+                        "resp_1")
+    assert shown == {"id": "resp_1", "store": True, "previous_response_id": "resp_0"}
 
 
 def test_messages_to_items() -> None:
