@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from providers.http import HTTPClient, Timeout
 from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
@@ -27,6 +27,14 @@ class DeploymentConfig(BaseModel):
 
     name: str = Field(min_length=1)
     provider: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _responses_only_where_known(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "responses" in data and "responses" not in cls.model_fields:
+            raise ValueError("'responses' (native: the upstream speaks the Responses API) is a "
+                             "setting of the openai and openai-compatible providers only")
+        return data
     model: str | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None

@@ -15,7 +15,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from pydantic import BaseModel, TypeAdapter
 
 from gateway.access.quotas import SETTLE_DELAY_S
-from gateway.config import validate
+from gateway.config import ConfigError, validate
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -270,11 +270,14 @@ def test_guardrails_translate_a_native_call(make_gateway: GatewayFactory,
 
 
 def test_native_is_a_config_error_elsewhere() -> None:
-    with pytest.raises(Exception, match="responses"):
+    with pytest.raises(ConfigError, match=r"models\[0\]: 'responses' .* openai and "
+                                          "openai-compatible providers only"):
         validate({"models": [{"name": "a", "provider": "anthropic", "api_key": "k",
                               "responses": "native"}]})
-    with pytest.raises(Exception, match="responses"):
+    with pytest.raises(ConfigError, match=r"models\[0\]\.responses: .*'native'"):
         validate({"models": [{"name": "a", "provider": "openai", "responses": "natve"}]})
+    assert validate({"models": [{"name": "a", "provider": "openai-compatible",
+                                 "api_base": "http://x", "responses": "native"}]})
 
 
 @pytest.mark.parametrize("streamed", [False, True])
