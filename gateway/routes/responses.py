@@ -1,6 +1,7 @@
 """/v1/responses: OpenAI's Responses API, translated to the chat path (gateway/routes/chat.py)
 so that keys, limits, cache, retries, fallbacks, usage, spend and guardrails apply unchanged;
-stored responses (gateway/responses/store.py) for ``previous_response_id`` and GET/DELETE."""
+stored responses (gateway/responses/store.py) for ``previous_response_id`` and GET/DELETE. A
+model with ``responses: native`` deployments goes through gateway/routes/responses_native.py."""
 
 from __future__ import annotations
 
