@@ -9,7 +9,6 @@ apply as for chat; the response cache does not (a native answer is not a chat co
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
@@ -20,18 +19,16 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.http.streaming import SSEResponse
+from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.responses.events import EventWriter, encode
 from gateway.responses.native import client_view
 from gateway.responses.output import envelope, from_completion
 from gateway.routes.common import ModelCall, until_disconnected
 from gateway.routing.router import Deployment
 from providers.base import NativeResponder
-from wire.errors import GatewayError, InternalError, InvalidRequest
+from wire.errors import GatewayError, InvalidRequest
 from wire.openai import ChatRequest, ChatResult, StreamChunk, Usage
 from wire.responses import ResponsesRequest
-
-log = logging.getLogger("gateway")
 
 Save = Callable[[dict[str, Any]], Awaitable[None]]
 _ENDED = ("response.completed", "response.incomplete")
@@ -184,13 +181,8 @@ async def _relay(call: ModelCall[ChatRequest], attempts: Attempts, first: Stream
                     sent += data.count(b"\n\n")
                     yield data
                     chunk = await anext(chunks, None)
-            except GatewayError as error:
-                yield _error_event(error, sent)
-                return
             except Exception as exc:
-                log.exception("responses stream failed")
-                yield _error_event(InternalError(f"The stream failed: {type(exc).__name__}."),
-                                   sent)
+                yield _error_event(stream_failure(exc, "responses stream"), sent)
                 return
         if final is not None:
             await save(final)
