@@ -136,8 +136,8 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], attempts: Atte
         if isinstance(error, GatewayError):
             error.headers.update(headers)
         raise
-    call.gateway.metrics.ttft.labels(call.route.model).observe(
-        time.perf_counter() - request.state.started)
+    ttft = request.state.ttft = time.perf_counter() - request.state.started
+    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
     return SSEResponse(_relay(call, attempts, first, chunks, save), headers=headers)
 
 
