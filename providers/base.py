@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, model_validator
 
 from providers.http import HTTPClient, Timeout
 from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
@@ -27,6 +27,14 @@ class DeploymentConfig(BaseModel):
 
     name: str = Field(min_length=1)
     provider: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _responses_only_where_known(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "responses" in data and "responses" not in cls.model_fields:
+            raise ValueError("'responses' (native: the upstream speaks the Responses API) is a "
+                             "setting of the openai and openai-compatible providers only")
+        return data
     model: str | None = None
     rpm: PositiveInt | None = None
     tpm: PositiveInt | None = None
@@ -178,3 +186,21 @@ class Detector(Protocol):
     """An optional capability: ``/v1/tools/detect`` (objects found in an image)."""
 
     async def detect(self, request: DetectRequest, model: str) -> DetectAnswer: ...
+
+
+@runtime_checkable
+class NativeResponder(Protocol):
+    """An optional capability: ``/v1/responses`` passed to an upstream that speaks OpenAI's
+    Responses API (``native_responses``: the deployment says it does). ``body`` is the
+    Responses body to send (the model is replaced); the whole answer is the upstream's
+    ``response`` JSON, a stream its typed events as they arrive, as bytes in ``sse``; a
+    chunk's ``data`` also holds the JSON of an event that carries the whole ``response``
+    (``response.created``, ...) or ends the stream (``response.completed`` / ``.incomplete`` /
+    ``.failed``, with the usage, or ``error``)."""
+
+    native_responses: bool
+
+    async def respond(self, body: dict[str, Any], model: str) -> ChatResult: ...
+
+    def stream_response(self, body: dict[str, Any], model: str
+                        ) -> AsyncGenerator[StreamChunk, None]: ...

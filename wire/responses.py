@@ -1,12 +1,13 @@
 """OpenAI's Responses API request body (``POST /v1/responses``), validated for shape.
 
-Only what the gateway reads is typed; the rest of the body (``include``, ``reasoning``,
-``truncation``, ...) is allowed and ignored, as an upstream that does not know it would.
+Only what the gateway reads is typed; the rest of the body (``include``, ``reasoning``, ...)
+is allowed: ignored when the request is translated (as an upstream that does not know it
+would), passed on to an upstream that speaks the Responses API natively.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -28,3 +29,4 @@ class ResponsesRequest(APIRequest):
     store: bool = True
     stream: bool = False
     previous_response_id: str | None = None
+    truncation: Literal["auto", "disabled"] | None = None  # None: the gateway's default

@@ -7,6 +7,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from gateway.responses.output import (
     call_item,
     finish,
@@ -18,6 +20,12 @@ from gateway.responses.output import (
 from gateway.responses.translate import new_id
 
 Event = dict[str, Any]
+
+
+def encode(event: Event) -> bytes:
+    """One event as OpenAI sends it: ``event: {type}`` and its ``data``."""
+    kind: str = event["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
 
 
 @dataclass(slots=True)

@@ -26,7 +26,8 @@ def envelope(request: ResponsesRequest, response_id: str, status: str) -> dict[s
         "reasoning": {"effort": None, "summary": None}, "store": request.store,
         "temperature": request.temperature, "text": request.text or {"format": {"type": "text"}},
         "tool_choice": request.tool_choice or "auto", "tools": request.tools or [],
-        "top_p": request.top_p, "truncation": "disabled", "usage": None, "user": request.user,
+        "top_p": request.top_p, "truncation": request.truncation or "disabled", "usage": None,
+        "user": request.user,
     }
 
 

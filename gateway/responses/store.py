@@ -1,8 +1,9 @@
 """Stored responses, in the shared store (so every replica sees them).
 
 ``gw:resp:{id}`` holds one record (JSON: owner, the ``response`` object, its input items, and
-the chat messages of the whole exchange up to and including its answer, which a later
-``previous_response_id`` puts first), expiring after ``responses.ttl_s``. The owner is the
+the whole exchange up to and including its answer, which a later ``previous_response_id`` puts
+first: as chat messages for a translated call and as Responses items for a native one),
+expiring after ``responses.ttl_s``. The owner is the
 virtual key that made it (``None``: the master key, or everyone when auth is off); a key reads
 and deletes only its own (404 otherwise), the master key every one. The messages are stored as
 the model saw them: after the guardrails' masking.
@@ -25,6 +26,7 @@ class StoredResponse:
     response: dict[str, Any]
     input_items: list[dict[str, Any]]
     messages: list[dict[str, Any]]  # the chat history through this response's answer
+    items: list[dict[str, Any]] | None = None  # the same as Responses items (None: not kept)
 
 
 def _may_see(owner: str | None, key_id: str | None, is_admin: bool) -> bool:
@@ -39,7 +41,8 @@ class ResponseStore:
     async def save(self, stored: StoredResponse) -> None:
         await self._store.set(f"gw:resp:{stored.response['id']}", orjson.dumps({
             "owner": stored.owner, "response": stored.response,
-            "input_items": stored.input_items, "messages": stored.messages}), self._ttl_s)
+            "input_items": stored.input_items, "messages": stored.messages,
+            "items": stored.items}), self._ttl_s)
 
     async def get(self, response_id: str, key_id: str | None, is_admin: bool,
                   param: str | None = None) -> StoredResponse:
@@ -48,7 +51,7 @@ class ResponseStore:
         if data is None or not _may_see(data["owner"], key_id, is_admin):
             raise NotFound(f"Response with id '{response_id}' not found.", param=param)
         return StoredResponse(data["owner"], data["response"], data["input_items"],
-                              data["messages"])
+                              data["messages"], data.get("items"))
 
     async def delete(self, response_id: str, key_id: str | None, is_admin: bool) -> None:
         await self.get(response_id, key_id, is_admin)  # (404 when not the caller's)

@@ -1,6 +1,7 @@
 """/v1/responses: OpenAI's Responses API, translated to the chat path (gateway/routes/chat.py)
 so that keys, limits, cache, retries, fallbacks, usage, spend and guardrails apply unchanged;
-stored responses (gateway/responses/store.py) for ``previous_response_id`` and GET/DELETE."""
+stored responses (gateway/responses/store.py) for ``previous_response_id`` and GET/DELETE. A
+model with ``responses: native`` deployments goes through gateway/routes/responses_native.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -19,7 +22,8 @@ from gateway.cache.response import Lookup
 from gateway.guardrails.restore import remask
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import truncate
-from gateway.responses.events import Event, EventWriter
+from gateway.responses.events import EventWriter, encode
+from gateway.responses.native import messages_to_items, turn_items, upstream_body
 from gateway.responses.output import envelope, from_completion, history_messages
 from gateway.responses.store import StoredResponse
 from gateway.responses.translate import chat_body, input_items, new_id, stored_item
@@ -33,13 +37,25 @@ from gateway.routes.chat import (
     prepare_chat,
 )
 from gateway.routes.common import ModelCall, authorized_call, json_response, parse, read_json
+from gateway.routes.responses_native import Attempts, answer, may_go_native
 from gateway.state import app_state
 from gateway.store import StoreUnavailable
-from wire.errors import InvalidRequest
+from wire.errors import ContextLengthExceeded, InvalidRequest
 from wire.openai import ChatRequest, StreamChunk, Usage
 from wire.responses import ResponsesRequest
 
 log = logging.getLogger("gateway")
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What a request continues and how it may go: the stored history (as chat messages and
+    as items), and why it cannot be translated, if it cannot (fine on a native deployment)."""
+
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)
+    untranslatable: InvalidRequest | None = None
+    native: bool = False
 
 
 async def _read(request: Request) -> ChatRequest:
@@ -47,30 +63,59 @@ async def _read(request: Request) -> ChatRequest:
     body = parse(ResponsesRequest, await read_json(request))
     if not body.input:
         raise InvalidRequest("Missing required parameter: 'input'.", param="input")
+    body.truncation = body.truncation or app_state(request).config.responses.truncation
     request.state.responses = body
-    return parse(ChatBody, chat_body(body, []))
+    request.state.turn = turn = _Turn()
+    try:
+        chat = chat_body(body, [])
+    except InvalidRequest as error:  # (a native deployment may take it: known once routed)
+        turn.untranslatable = error
+        chat = {"model": body.model,  # (for the rate limits' estimate)
+                "messages": [{"role": "user", "content": orjson.dumps(body.input).decode()}]}
+    return parse(ChatBody, chat)
 
 
 async def _prepare(call: ModelCall[ChatRequest], request: Request) -> None:
-    """Put the stored history of ``previous_response_id`` first (its oldest turns dropped
-    until it fits the context window), then the chat path's own preparation (guardrails)."""
+    """Put the stored history of ``previous_response_id`` first (fitted to the context window
+    as ``truncation`` says), then the chat path's own preparation (guardrails)."""
     body: ResponsesRequest = request.state.responses
-    request.state.history = []
+    turn: _Turn = request.state.turn
+    turn.native = may_go_native(call)
+    if turn.untranslatable is not None and not turn.native:
+        raise turn.untranslatable
     if body.previous_response_id is not None:
         previous = await call.gateway.responses.get(
             body.previous_response_id, call.caller.key_id, call.caller.is_admin,
             param="previous_response_id")
-        history = previous.messages
-        fits, own_tokenizer = await fits_window(call)
-        if fits is not None:
-            head = [{"role": "system", "content": body.instructions}] if body.instructions else []
-            own = chat_body(body, [])["messages"][len(head):]
-            if own_tokenizer:
-                history, _ = truncate(head, history, own, fits)
-            else:
-                history, _ = await asyncio.to_thread(truncate, head, history, own, fits)
-        call.body = parse(ChatBody, chat_body(body, history))
+        turn.messages = previous.messages
+        turn.items = (previous.items if previous.items is not None
+                      else messages_to_items(previous.messages))
+        if turn.untranslatable is None:
+            history = await _fitted(call, body, previous.messages, turn.native)
+            call.body = parse(ChatBody, chat_body(body, history))
     await prepare_chat(call, request)
+
+
+async def _fitted(call: ModelCall[ChatRequest], body: ResponsesRequest,
+                  history: list[dict[str, Any]], native: bool) -> list[dict[str, Any]]:
+    """The history for the chat body: with ``truncation: auto`` less its oldest turns until
+    it fits the context window; with ``disabled`` whole, or a 400 when it does not fit (on
+    a native model the upstream judges, as it does the native body)."""
+    fits, own_tokenizer = await fits_window(call)
+    if fits is None or (native and body.truncation == "disabled"):
+        return history
+    head = [{"role": "system", "content": body.instructions}] if body.instructions else []
+    own = chat_body(body, [])["messages"][len(head):]
+    if body.truncation == "auto":
+        if own_tokenizer:
+            return truncate(head, history, own, fits)[0]
+        return (await asyncio.to_thread(truncate, head, history, own, fits))[0]
+    whole = [*head, *history, *own]
+    if not (fits(whole) if own_tokenizer else await asyncio.to_thread(fits, whole)):
+        raise ContextLengthExceeded(
+            "Your input exceeds the context window of this model. Please adjust your input "
+            "and try again, or set 'truncation' to 'auto'.", param="input")
+    return history
 
 
 def _turn(call: ModelCall[ChatRequest], body: ResponsesRequest) -> list[dict[str, Any]]:
@@ -79,19 +124,24 @@ def _turn(call: ModelCall[ChatRequest], body: ResponsesRequest) -> list[dict[str
     return messages[1:] if body.instructions else messages
 
 
-async def _save(call: ModelCall[ChatRequest], body: ResponsesRequest,
+async def _save(call: ModelCall[ChatRequest], request: Request,
                 response: dict[str, Any]) -> None:
+    body: ResponsesRequest = request.state.responses
     if not body.store:
         return
+    turn: _Turn = request.state.turn
     items = [stored_item(item) for item in input_items(body)]
-    messages = [*_turn(call, body), *history_messages(response["output"])]
+    earlier = _turn(call, body) if turn.untranslatable is None else turn.messages
+    messages = [*earlier, *history_messages(response["output"])]
+    exchange = turn_items(turn.items, body, response["output"])
     if call.prepared is not None and call.prepared.masked:  # kept masked, as it went upstream
         values = call.prepared.masked
-        response, items, messages = (remask(response, values), remask(items, values),
-                                     remask(messages, values))
+        response, items, messages, exchange = (remask(response, values), remask(items, values),
+                                               remask(messages, values),
+                                               remask(exchange, values))
     try:
         await call.gateway.responses.save(StoredResponse(call.caller.key_id, response, items,
-                                                         messages))
+                                                         messages, exchange))
     except StoreUnavailable as exc:  # (the answer stands; it just cannot be continued)
         log.warning("response %s not stored: %s", response["id"], exc.message)
 
@@ -100,13 +150,18 @@ async def create_response(request: Request) -> Response:
     call: ModelCall[ChatRequest] = await authorized_call(request, ChatBody, cost, _prepare,
                                                          read=_read)
     body: ResponsesRequest = request.state.responses
-    cached = await lookup(call, request)
     response_id = new_id("resp")
+    turn: _Turn = request.state.turn
+    if turn.native:
+        upstream = upstream_body(body, turn.items, body.truncation or "disabled")
+        attempts = Attempts(call, body, response_id, upstream, turn.untranslatable)
+        return await answer(request, call, attempts, partial(_save, call, request))
+    cached = await lookup(call, request)
     if body.stream:
         return await _stream(request, call, body, cached, response_id)
     answered = await complete(request, call, cached)
     response = from_completion(body, response_id, orjson.loads(answered.body))
-    await _save(call, body, response)
+    await _save(call, request, response)
     return call.respond(orjson.dumps(response), answered.usage, cached=answered.cached,
                         headers=answered.headers)
 
@@ -116,18 +171,13 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], body: Response
     writer = EventWriter(envelope(body, response_id, "in_progress"))
     if cached is not None and cached.answer is not None:
         answered = await complete(request, call, cached)
-        events = _replayed(call, body, writer, orjson.loads(answered.body))
+        events = _replayed(call, request, writer, orjson.loads(answered.body))
         return SSEResponse(events, headers={**call.ticket.headers, **answered.headers})
     first, chunks, headers = await open_stream(request, call, cached)
-    return SSEResponse(_events(call, body, writer, first, chunks), headers=headers)
+    return SSEResponse(_events(call, request, writer, first, chunks), headers=headers)
 
 
-def _sse(event: Event) -> bytes:
-    kind: str = event["type"]
-    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-
-
-async def _replayed(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: EventWriter,
+async def _replayed(call: ModelCall[ChatRequest], request: Request, writer: EventWriter,
                     completion: dict[str, Any]) -> AsyncGenerator[bytes, None]:
     """A cached answer as one stream: the whole message as one delta."""
     try:
@@ -139,13 +189,13 @@ async def _replayed(call: ModelCall[ChatRequest], body: ResponsesRequest, writer
                               "finish_reason": choice.get("finish_reason")}],
                  "usage": completion.get("usage")}
         for event in [*writer.start(), *writer.feed(chunk), *writer.end()]:
-            yield _sse(event)
-        await _save(call, body, writer.response)
+            yield encode(event)
+        await _save(call, request, writer.response)
     finally:
         await call.finish(None, cached=True)
 
 
-async def _events(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: EventWriter,
+async def _events(call: ModelCall[ChatRequest], request: Request, writer: EventWriter,
                   first: StreamChunk | None, chunks: AsyncGenerator[StreamChunk, None]
                   ) -> AsyncGenerator[bytes, None]:
     """The chat chunks as Responses events; an error after the start is ``response.failed``.
@@ -153,7 +203,7 @@ async def _events(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: 
     usage: Usage | None = None
     try:
         for event in writer.start():
-            yield _sse(event)
+            yield encode(event)
         async with aclosing(chunks):
             try:
                 chunk = first
@@ -161,15 +211,15 @@ async def _events(call: ModelCall[ChatRequest], body: ResponsesRequest, writer: 
                     usage = chunk.usage or usage
                     for part in chunk.split():  # (several when relayed as a batch)
                         for event in writer.feed(orjson.loads(part.data)):
-                            yield _sse(event)
+                            yield encode(event)
                     chunk = await anext(chunks, None)
             except Exception as exc:
                 failure = stream_failure(exc, "responses stream")
-                yield _sse(writer.fail(orjson.loads(failure.body_bytes())["error"]))
+                yield encode(writer.fail(orjson.loads(failure.body_bytes())["error"]))
                 return
         for event in writer.end():
-            yield _sse(event)
-        await _save(call, body, writer.response)
+            yield encode(event)
+        await _save(call, request, writer.response)
     finally:
         await call.finish(usage)
 

@@ -74,6 +74,9 @@ class Route:
 
 # One attempt's call: (the name being tried, the deployment chosen) -> the answer.
 Call = Callable[[Route, Deployment], Awaitable[T]]
+# A chat call's attempt made another way: (the deployment, its upstream model id) -> ...
+Attempt = Callable[[Deployment, str], Awaitable[ChatResult]]
+StreamAttempt = Callable[[Deployment, str], AsyncGenerator[StreamChunk, None]]
 
 
 def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
@@ -298,11 +301,16 @@ class Router:
         if admission is not None and admission.charged and self._quotas is not None:
             await self._quotas.settle_deployments(admission, usage)
 
-    async def chat(self, route: Route, request: ChatRequest, meter: Meter | None = None
-                   ) -> ChatResult:
+    async def chat(self, route: Route, request: ChatRequest, meter: Meter | None = None, *,
+                   via: Attempt | None = None) -> ChatResult:
+        """``via(deployment, upstream_model)``, when given, makes each attempt's call in place
+        of the provider's ``chat`` (/v1/responses: native or translated per deployment);
+        ``request`` still makes the rate limits' estimate."""
         async def call(target: Route, deployment: Deployment) -> ChatResult:
-            return await deployment.provider.chat(request,
-                                                  deployment.upstream_model(target.model))
+            model = deployment.upstream_model(target.model)
+            if via is not None:
+                return await via(deployment, model)
+            return await deployment.provider.chat(request, model)
 
         admission = self._admission(route, request)
         try:
@@ -319,16 +327,18 @@ class Router:
         return result
 
     async def stream(self, route: Route, request: ChatRequest, *, keep_usage_only: bool = False,
-                     meter: Meter | None = None) -> AsyncGenerator[StreamChunk, None]:
+                     meter: Meter | None = None, via: StreamAttempt | None = None
+                     ) -> AsyncGenerator[StreamChunk, None]:
         """The chunks of one answer; the usage-only chunk only when the client asked for usage
         or the caller wants to see it anyway (``keep_usage_only``: it drops it itself).
         Retries and fallbacks happen until a deployment has produced its first chunk; an error
-        after that ends the stream."""
+        after that ends the stream. ``via``: as for ``chat``."""
 
         async def open_stream(target: Route, deployment: Deployment
                               ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None]]:
-            upstream = deployment.provider.stream(request,
-                                                  deployment.upstream_model(target.model))
+            model = deployment.upstream_model(target.model)
+            upstream = (via(deployment, model) if via is not None
+                        else deployment.provider.stream(request, model))
             try:
                 return await anext(upstream, None), upstream
             except BaseException:

@@ -23,6 +23,7 @@ from providers.openai.images import (
     generation_body,
     images_from_upstream,
 )
+from providers.openai.responses import ResponseEvents, from_upstream_response, request_body
 from providers.openai.stream import UpstreamEvents
 from wire.audio import AudioAnswer, AudioStream, TranscriptionRequest
 from wire.errors import GatewayError, UpstreamError, from_upstream_status
@@ -35,6 +36,9 @@ class _OpenAISpeakingConfig(RemoteDeploymentConfig):
     # Ask the upstream for usage on every stream (to count tokens). Turn off for an old
     # server that rejects ``stream_options``; its streams then go uncounted.
     stream_usage: bool = True
+    # ``native``: the upstream speaks OpenAI's Responses API, and /v1/responses is passed to
+    # its ``/responses`` instead of being translated to chat completions.
+    responses: Literal["translate", "native"] = "translate"
 
 
 class OpenAIConfig(_OpenAISpeakingConfig):
@@ -138,6 +142,8 @@ class OpenAIProvider:
         self._chat_url = f"{base}/chat/completions"
         self._embeddings_url = f"{base}/embeddings"
         self._images_url = f"{base}/images"
+        self._responses_url = f"{base}/responses"
+        self.native_responses = config.responses == "native"
         headers = {"content-type": "application/json", "accept": "application/json"}
         if config.api_key:
             headers["authorization"] = f"Bearer {config.api_key}"
@@ -216,6 +222,25 @@ class OpenAIProvider:
             events = UpstreamEvents(partial(from_upstream_chunk, client_wants_usage=wants_usage),
                                     client_wants_usage=wants_usage)
             # Read on to the end of the body after [DONE], so the connection can be reused.
+            async for data in response.iter_bytes():
+                for chunk in events.feed(data):
+                    yield chunk
+        if not events.done:
+            raise UpstreamError("The upstream closed the stream before it was done.")
+
+
+    async def respond(self, body: dict[str, Any], model: str) -> ChatResult:
+        return from_upstream_response(await self._post_raw(self._responses_url,
+                                                           request_body(body, model)))
+
+    async def stream_response(self, body: dict[str, Any], model: str
+                              ) -> AsyncGenerator[StreamChunk, None]:
+        """The upstream's typed events as they arrive (providers/openai/responses.py)."""
+        async with self._http.post(self._responses_url, content=request_body(body, model),
+                                   headers=self._stream_headers,
+                                   timeout=self._stream_timeout) as response:
+            await opened_as_events(response)
+            events = ResponseEvents()
             async for data in response.iter_bytes():
                 for chunk in events.feed(data):
                     yield chunk

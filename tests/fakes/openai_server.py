@@ -25,7 +25,7 @@ The upstream model id picks a behaviour:
 
 /v1/embeddings answers every input with a bag-of-words vector (``bag_of_words``): similar
 texts get similar vectors, as with a real embedding model. The image endpoints are in
-``tests/fakes/openai_images.py``.
+``tests/fakes/openai_images.py``, the Responses API in ``tests/fakes/openai_responses.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from tests.fakes.openai_images import FakeImages
+from tests.fakes.openai_responses import FakeResponses
 
 SLOW_DELAY_S = 0.2
 EMBEDDING_DIMS = 256
@@ -62,9 +63,12 @@ class FakeOpenAI:
         self.sent_at: list[float] = []
         self.calls: dict[str, int] = {}  # chat calls per model id
         self.images = FakeImages(self.requests, self.headers)
+        self.responses = FakeResponses(self.requests, self.headers, self.stream_closed.set,
+                                       error)
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self.chat, methods=["POST"]),
             Route("/v1/embeddings", self.embeddings, methods=["POST"]),
+            Route("/v1/responses", self.responses.create, methods=["POST"]),
             Route("/v1/images/generations", self.images.generations, methods=["POST"]),
             Route("/v1/images/edits", self.images.edits, methods=["POST"]),
             Route("/files/{name}", self.images.file, methods=["GET"]),

@@ -301,20 +301,51 @@ def test_two_tool_calls(client: openai.OpenAI, stream: bool) -> None:
     assert len({c.call_id for c in calls}) == 2 and len({c.id for c in calls}) == 2
 
 
-def test_history_is_truncated_to_the_context_window(make_gateway: GatewayFactory,
-                                                    fake_openai: FakeOpenAI) -> None:
-    """previous_response_id's oldest turns are left out once they no longer fit."""
-    config = gateway_config(fake_openai.url)  # type: ignore[attr-defined]
+def _small_window_client(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
+                         **extra: Any) -> openai.OpenAI:
+    config = gateway_config(fake_openai.url, **extra)  # type: ignore[attr-defined]
     config["models"].append({"name": "small", "provider": "openai-compatible",
                              "model": "echo", "api_base": fake_openai.url,
                              "context_window": 60})
-    client = openai.OpenAI(base_url=f"{make_gateway(config)}/v1", api_key=MASTER_KEY,
-                           max_retries=0)
+    return openai.OpenAI(base_url=f"{make_gateway(config)}/v1", api_key=MASTER_KEY,
+                         max_retries=0)
+
+
+@pytest.mark.parametrize("where", ["request", "config"])
+def test_history_is_truncated_to_the_context_window(make_gateway: GatewayFactory,
+                                                    fake_openai: FakeOpenAI, where: str) -> None:
+    """truncation "auto" (in the request, or the gateway's default): previous_response_id's
+    oldest turns are left out once they no longer fit."""
+    extra = {"responses": {"truncation": "auto"}} if where == "config" else {}
+    client = _small_window_client(make_gateway, fake_openai, **extra)
+    truncation: Any = "auto" if where == "request" else openai.NOT_GIVEN
     previous: Any = openai.NOT_GIVEN
     for word in ("alpha", "beta", "gamma"):
-        previous = client.responses.create(model="small", input=f"{word} " * 12,
-                                           previous_response_id=previous).id
+        made = client.responses.create(model="small", input=f"{word} " * 12,
+                                       previous_response_id=previous, truncation=truncation)
+        previous = made.id
+    assert made.truncation == "auto"
     sent = [m["content"] for m in fake_openai.requests[-1]["messages"]]
     assert not any("alpha" in text for text in sent)
     assert sent[-1].startswith("gamma") and any("beta" in text for text in sent)
     assert client.responses.retrieve(previous).output_text.startswith("echo: gamma")
+
+
+def test_history_over_the_window_is_400_when_truncation_is_disabled(
+        make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> None:
+    """OpenAI's default, "disabled": input (history included) over the context window is a 400
+    ``context_length_exceeded``; nothing goes upstream."""
+    client = _small_window_client(make_gateway, fake_openai)
+    first = client.responses.create(model="small", input="alpha " * 12)
+    assert first.truncation == "disabled"
+    second = client.responses.create(model="small", input="beta " * 12,
+                                     previous_response_id=first.id)
+    calls = len(fake_openai.requests)
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="small", input="gamma " * 12,
+                                previous_response_id=second.id, truncation="disabled")
+    body: Any = caught.value.body
+    assert body["code"] == "context_length_exceeded" and body["param"] == "input"
+    assert len(fake_openai.requests) == calls
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(model="small", input="x", truncation="sometimes")  # type: ignore[arg-type]
