@@ -73,9 +73,10 @@ class CacheConfig(_Section):
 
 class ResponsesConfig(_Section):
     ttl_s: float = Field(default=30 * 24 * 3600, gt=0)  # how long stored responses are kept
-    # ``truncation`` when a request does not say: "disabled" (OpenAI's default: input over
-    # the context window is a 400) or "auto" (the oldest previous_response_id turns dropped)
-    truncation: Literal["auto", "disabled"] = "disabled"
+    # ``truncation`` when a request does not say: "auto" (the oldest previous_response_id
+    # turns dropped, as conversations are: issue 16) or "disabled" (OpenAI's default: input
+    # over the context window is a 400)
+    truncation: Literal["auto", "disabled"] = "auto"
 
 
 class LimitsConfig(_Section):

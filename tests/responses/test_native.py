@@ -99,7 +99,7 @@ def test_create_passes_through(url: str, fake_openai: FakeOpenAI) -> None:
     upstream = sent(fake_openai)
     assert upstream["model"] == "echo" and upstream["store"] is False
     assert upstream["include"] == ["reasoning.encrypted_content"]
-    assert upstream["reasoning"] == {"effort": "low"} and upstream["truncation"] == "disabled"
+    assert upstream["reasoning"] == {"effort": "low"} and upstream["truncation"] == "auto"
     assert upstream["tools"][1] == {"type": "web_search_preview"}
     assert upstream["input"] == [{"type": "message", "role": "user",
                                   "content": "hello big world"}]

@@ -311,13 +311,12 @@ def _small_window_client(make_gateway: GatewayFactory, fake_openai: FakeOpenAI,
                          max_retries=0)
 
 
-@pytest.mark.parametrize("where", ["request", "config"])
+@pytest.mark.parametrize("where", ["request", "default"])
 def test_history_is_truncated_to_the_context_window(make_gateway: GatewayFactory,
                                                     fake_openai: FakeOpenAI, where: str) -> None:
     """truncation "auto" (in the request, or the gateway's default): previous_response_id's
     oldest turns are left out once they no longer fit."""
-    extra = {"responses": {"truncation": "auto"}} if where == "config" else {}
-    client = _small_window_client(make_gateway, fake_openai, **extra)
+    client = _small_window_client(make_gateway, fake_openai)
     truncation: Any = "auto" if where == "request" else openai.NOT_GIVEN
     previous: Any = openai.NOT_GIVEN
     for word in ("alpha", "beta", "gamma"):
@@ -333,9 +332,9 @@ def test_history_is_truncated_to_the_context_window(make_gateway: GatewayFactory
 
 def test_history_over_the_window_is_400_when_truncation_is_disabled(
         make_gateway: GatewayFactory, fake_openai: FakeOpenAI) -> None:
-    """OpenAI's default, "disabled": input (history included) over the context window is a 400
-    ``context_length_exceeded``; nothing goes upstream."""
-    client = _small_window_client(make_gateway, fake_openai)
+    """OpenAI's default, "disabled" (here the configured default): input (history included)
+    over the context window is a 400 ``context_length_exceeded``; nothing goes upstream."""
+    client = _small_window_client(make_gateway, fake_openai, responses={"truncation": "disabled"})
     first = client.responses.create(model="small", input="alpha " * 12)
     assert first.truncation == "disabled"
     second = client.responses.create(model="small", input="beta " * 12,
