@@ -101,13 +101,23 @@ def _schemas(ops: Iterable[Operation]) -> dict[str, Any]:
             "refs": {model: refs[model, "validation"] for model in ordered}}
 
 
+# One server-sent event, as OpenAPI 3.2 describes an event stream's items.
+EVENT = {"type": "object", "required": ["data"], "properties": {
+    "event": {"type": "string"}, "data": {"type": "string"}, "id": {"type": "string"}}}
+
+
 def _content(answers: Iterable[Answer], schemas: dict[str, Any]) -> dict[str, Any]:
     content: dict[str, Any] = {}
     for answer in answers:
-        schema = schemas["refs"][answer.model] if answer.model else {"type": "string"}
+        if answer.model is not None:
+            schema = schemas["refs"][answer.model]
+        elif answer.media == "text/event-stream":
+            schema = {**EVENT, "description": answer.description}
+        elif answer.media == "application/json":
+            schema = {"type": "object"}
+        else:
+            schema = {"type": "string"}
         content[answer.media] = {"schema": schema}
-        if answer.description:
-            content[answer.media]["x-description"] = answer.description
     return content
 
 

@@ -23,8 +23,13 @@ Granularity = Literal["segment", "word"]
 _UPLOAD = "The file, as a multipart upload."
 
 
+def _string_fields(schema: dict[str, Any]) -> None:
+    schema["additionalProperties"] = {"type": "string"}  # (a form's other fields: text)
+
+
 class _Form(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True,
+                              json_schema_extra=_string_fields)
 
 
 class TranslationForm(_Form):
@@ -56,6 +61,7 @@ def _image_files(schema: dict[str, Any]) -> None:
                  "description": "A PNG whose transparent pixels mark what to change."},
         **schema["properties"]}
     schema["required"] = ["image", *schema.get("required", ())]
+    _string_fields(schema)
 
 
 class ImageEditForm(ImageEditRequest):
@@ -71,6 +77,7 @@ class OCRForm(_Form):
 
 
 class DetectUpload(DetectForm):
+    model_config = ConfigDict(json_schema_extra=_string_fields)
     file: bytes = Field(description="The image (PNG, JPEG, WebP...).")
     model: str | None = Field(default=None, description="A detection model; default: the "
                                                         "first.")

@@ -33,7 +33,8 @@ class Answer:
     description: str = ""
 
 
-SSE = Answer(None, "text/event-stream", "Server-sent events (``stream`` true).")
+SSE = Answer(None, "text/event-stream", "Server-sent events (``stream`` true): ``data: {json}``"
+             " each, an error after the start as one ``data: {\"error\": {...}}`` event.")
 TEXT = Answer(None, "text/plain")
 
 
@@ -144,7 +145,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         example={"template": "Say hi to {{name}}."}),
     ("DELETE", "/v1/prompts/{name}"): Operation(
         "deletePrompt", "Prompts", "Delete a prompt template (master key)",
-        _json(admin.PromptDeleted), kind="admin", errors=(404,)),
+        _json(admin.PromptDeleted), kind="admin", errors=(400, 404)),
     ("GET", "/v1/conversations"): Operation(
         "listConversations", "Prompts", "Stored conversations",
         _json(admin.ConversationList), query=inputs.ConversationsQuery),
@@ -183,7 +184,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "cancelJob", "Jobs", "Cancel a job", _json(admin.Job), errors=(404,)),
     ("GET", "/v1/jobs/{id}/events"): Operation(
         "jobEvents", "Jobs", "A job's state at each change, as server-sent events (data: "
-        "{job}) until it ends", (Answer(None, "text/event-stream"),), errors=(404,)),
+        "{job}) until it ends", (Answer(None, "text/event-stream", "data: {job} at each "
+                                  "change"),), errors=(404,)),
     ("GET", "/health"): Operation(
         "health", "Operations", "Liveness", _json(admin.Health), kind="public"),
     ("GET", "/health/ready"): Operation(

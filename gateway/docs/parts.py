@@ -27,8 +27,10 @@ TAGS = [
 PARAMETERS = {
     "x-request-id": {
         "name": "x-request-id", "in": "header", "required": False,
-        "description": "Your id for the request, echoed back (else the gateway makes one).",
-        "schema": {"type": "string", "pattern": f"^{_CLIENT_ID.pattern}$"}},
+        "description": "Your id for the request, echoed back when it is 1-128 characters of "
+                       f"`{_CLIENT_ID.pattern[:-7]}`; otherwise (or without it) the gateway "
+                       "makes one.",
+        "schema": {"type": "string"}},
     "x-user-id": {
         "name": "x-user-id", "in": "header", "required": False,
         "description": "The end user, for usage per user (the body's `user` wins).",
