@@ -109,3 +109,16 @@ class TokenEstimator:
         if message.name:
             total += self.count_text(message.name)
         return total
+
+
+def prompt_chars(request: ChatRequest) -> int:
+    """The characters of a chat's message texts (cheap: no tokenizer), to tell a big prompt."""
+    total = 0
+    for message in request.messages:
+        content = message.content
+        if isinstance(content, str):
+            total += len(content)
+        elif content:
+            total += sum(len(part["text"]) for part in content
+                         if isinstance(part.get("text"), str))
+    return total

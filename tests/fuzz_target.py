@@ -81,4 +81,6 @@ def run_schemathesis(url: str, report: Path, *, max_examples: int, seed: int = 1
                "--workers", str(workers), "--request-timeout", "20",
                "--report", "junit", "--report-junit-path", str(report),
                "--output-truncate", "true", "--no-color", *extra]
-    return subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False)
+    # (in the report's folder: schemathesis keeps a .schemathesis/ cache where it runs)
+    return subprocess.run(command, capture_output=True, text=True, timeout=1800, check=False,
+                          cwd=report.parent)
