@@ -200,6 +200,17 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("GET", "/docs"): Operation(
         "docs", "Operations", "The API documentation page (Swagger UI, no external assets)",
         (Answer(None, "text/html"),), kind="public"),
+    # the web console (gateway/routes/console.py): static files; it signs in with a key
+    ("GET", "/ui"): Operation(
+        "console", "Operations", "The web console", (Answer(None, "text/html"),),
+        kind="public"),
+    ("GET", "/ui/"): Operation(
+        "consoleSlash", "Operations", "The web console", (Answer(None, "text/html"),),
+        kind="public"),
+    ("GET", "/ui/{name}"): Operation(
+        "consoleAsset", "Operations", "The console's scripts and styles",
+        (Answer(None, "text/javascript"), Answer(None, "text/css"), Answer(None, "text/html")),
+        kind="public", errors=(404,)),
     ("GET", "/docs/{file}"): Operation(
         "docsAsset", "Operations", "The documentation page's scripts, styles and icons",
         (Answer(None, "text/css"), Answer(None, "text/javascript"),
