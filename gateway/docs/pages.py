@@ -1,10 +1,11 @@
-"""GET /openapi.json, GET /docs and its assets: the document (built once per app, on its first
-request) and Swagger UI from the ``openapi-ui-bundles`` package's files. Nothing is fetched
-from elsewhere: the page works offline, and its Content-Security-Policy forbids any other
-origin. No auth (contract section 4)."""
+"""GET /openapi.json, GET /docs and its assets: the document (built once per app, in a
+thread, on its first request) and Swagger UI from the ``openapi-ui-bundles`` package's files.
+Nothing is fetched from elsewhere: the page works offline, and its Content-Security-Policy
+forbids any other origin. No auth (contract section 4)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -59,14 +60,16 @@ def routes() -> list[BaseRoute]:
     """The three routes, with this app's document and assets kept once read."""
     cache: dict[str, bytes] = {}
 
-    def cached(name: str, make: Callable[[], bytes]) -> bytes:
+    async def cached(name: str, make: Callable[[], bytes]) -> bytes:
+        """Made once, in a thread (building the document takes tens of ms)."""
         body = cache.get(name)
         if body is None:
-            body = cache[name] = make()
+            body = cache[name] = await asyncio.to_thread(make)
         return body
 
     async def openapi(request: Request) -> Response:
-        body = cached("openapi.json", lambda: orjson.dumps(build(request.app.routes)))
+        routes = list(request.app.routes)
+        body = await cached("openapi.json", lambda: orjson.dumps(build(routes)))
         return Response(body, media_type="application/json")
 
     async def docs(request: Request) -> Response:
@@ -79,7 +82,7 @@ def routes() -> list[BaseRoute]:
         media_type = ASSETS.get(name)
         if media_type is None:
             raise NotFound(f"No documentation asset '{name}'.", param="file")
-        body = cached(name, lambda: (_bundle_dir() / name).read_bytes())
+        body = await cached(name, lambda: (_bundle_dir() / name).read_bytes())
         return Response(body, media_type=media_type,
                         headers={"cache-control": "public, max-age=86400"})
 
