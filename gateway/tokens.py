@@ -30,6 +30,7 @@ log = logging.getLogger("gateway")
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 ENCODING = "o200k_base"  # gpt-4o and later; also the estimate for every other remote model
+PIECE_CHARS = 1 << 20  # a longer text is counted in pieces of about this many characters
 PER_MESSAGE, PER_REPLY, PER_IMAGE = 3, 3, 85
 
 
@@ -82,7 +83,18 @@ class TokenEstimator:
     def count_text(self, text: str) -> int:
         if self._encoding is None:
             return (len(text) + 3) // 4
-        return len(self._encoding.encode(text, disallowed_special=()))
+        if len(text) <= PIECE_CHARS:
+            return len(self._encoding.encode(text, disallowed_special=()))
+        # A long text in pieces, cut before a space (where the tokenizer splits anyway):
+        # tiktoken holds the GIL while it converts a piece and its token list, so a 30 MB
+        # text counted whole in a thread would still stall the event loop for ~200 ms.
+        total, start = 0, 0
+        while start < len(text):
+            end = text.find(" ", start + PIECE_CHARS)
+            end = len(text) if end == -1 else end
+            total += len(self._encoding.encode(text[start:end], disallowed_special=()))
+            start = end
+        return total
 
     def count_messages(self, request: ChatRequest) -> int:
         total = PER_REPLY

@@ -43,3 +43,14 @@ async def test_a_big_prompt_is_counted_in_a_thread() -> None:
         quotas.estimator.count_messages(chat(big)) + 3)
     inputs = EmbeddingRequest.parse({"model": "m", "input": [big, "hi"]})
     assert await quotas.embedding_cost(inputs) == quotas.estimator.count_text(big) + 1
+
+
+async def test_a_long_text_counted_in_pieces_counts_the_same() -> None:
+    from gateway.tokens import PIECE_CHARS, TokenEstimator
+
+    estimator = TokenEstimator()
+    await estimator.ready()
+    text = "Hello, world! Ünïcode and   spaces,\nnew lines. " * (3 * PIECE_CHARS // 40)
+    assert len(text) > 2 * PIECE_CHARS
+    whole = len(estimator._encoding.encode(text, disallowed_special=()))
+    assert estimator.count_text(text) == whole
