@@ -135,7 +135,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._transport: asyncio.Transport | None = None
         self._url = b""
-        self._body = b""
+        self._body = bytearray()  # (appended in place: a 30 MB body is not copied per chunk)
         self._closing = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -149,7 +149,7 @@ class UpstreamProtocol(asyncio.Protocol):
 
     # httptools callbacks
     def on_message_begin(self) -> None:
-        self._url, self._body = b"", b""
+        self._url, self._body = b"", bytearray()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -158,7 +158,7 @@ class UpstreamProtocol(asyncio.Protocol):
         self._body += body
 
     def on_message_complete(self) -> None:
-        response = answer(self._parser.get_method(), self._url, self._body)
+        response = answer(self._parser.get_method(), self._url, bytes(self._body))
         # (a held stream never ends: the connection stays open until the client closes it)
         self._reply(response, keep_alive=self._parser.should_keep_alive()
                     or response is HELD_START)

@@ -28,6 +28,7 @@ from gateway.access.spend import KeyCaps
 from gateway.access.usage import UsageLog
 from gateway.cache.response import create_cache
 from gateway.config import GatewayConfig
+from gateway.docs import pages as doc_pages
 from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
@@ -189,7 +190,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
                 *prompt_routes.routes, *conversation_routes.routes, *jobs.routes,
                 *extract.routes, *summarize.routes, *response_routes.routes,
-                *console_routes.routes],
+                *console_routes.routes, *doc_pages.routes()],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body,
                                request_log=RequestLog() if settings.log_format == "json"

@@ -30,6 +30,7 @@ log = logging.getLogger("gateway")
 
 _URL = "https://openaipublic.blob.core.windows.net/encodings/{}.tiktoken"
 ENCODING = "o200k_base"  # gpt-4o and later; also the estimate for every other remote model
+PIECE_CHARS = 1 << 20  # a longer text is counted in pieces of about this many characters
 PER_MESSAGE, PER_REPLY, PER_IMAGE = 3, 3, 85
 
 
@@ -82,7 +83,18 @@ class TokenEstimator:
     def count_text(self, text: str) -> int:
         if self._encoding is None:
             return (len(text) + 3) // 4
-        return len(self._encoding.encode(text, disallowed_special=()))
+        if len(text) <= PIECE_CHARS:
+            return len(self._encoding.encode(text, disallowed_special=()))
+        # A long text in pieces, cut before a space (where the tokenizer splits anyway):
+        # tiktoken holds the GIL while it converts a piece and its token list, so a 30 MB
+        # text counted whole in a thread would still stall the event loop for ~200 ms.
+        total, start = 0, 0
+        while start < len(text):
+            end = text.find(" ", start + PIECE_CHARS)
+            end = len(text) if end == -1 else end
+            total += len(self._encoding.encode(text[start:end], disallowed_special=()))
+            start = end
+        return total
 
     def count_messages(self, request: ChatRequest) -> int:
         total = PER_REPLY
@@ -109,3 +121,16 @@ class TokenEstimator:
         if message.name:
             total += self.count_text(message.name)
         return total
+
+
+def prompt_chars(request: ChatRequest) -> int:
+    """The characters of a chat's message texts (cheap: no tokenizer), to tell a big prompt."""
+    total = 0
+    for message in request.messages:
+        content = message.content
+        if isinstance(content, str):
+            total += len(content)
+        elif content:
+            total += sum(len(part["text"]) for part in content
+                         if isinstance(part.get("text"), str))
+    return total

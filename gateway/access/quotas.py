@@ -10,6 +10,7 @@ When the store is down, calls fail with 503, or pass unlimited with ``limits.fai
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -30,7 +31,7 @@ from gateway.config import LimitsConfig
 from gateway.later import FlushLater
 from gateway.metrics import Metrics
 from gateway.store import StoreUnavailable
-from gateway.tokens import TokenEstimator
+from gateway.tokens import TokenEstimator, prompt_chars
 from providers.base import DeploymentConfig
 from wire.errors import RateLimited
 from wire.openai import ChatRequest, EmbeddingRequest, Usage
@@ -107,6 +108,11 @@ def _headers(states: tuple[BucketState, ...], units: tuple[str, ...]) -> dict[st
     return headers
 
 
+# A prompt of more characters than this is counted in a thread: tiktoken needs about a second
+# for 10 MB, which on the event loop would stall every other stream (bench/soak.py).
+THREAD_COUNT_CHARS = 100_000
+
+
 def estimate_cost(request: ChatRequest, prompt_tokens: int) -> int:
     """Prompt tokens plus the most the answer may take (max_tokens for each of n choices)."""
     most = request.max_completion_tokens or request.max_tokens or 0
@@ -134,17 +140,32 @@ class Quotas:
         # (TokenCounter's method, found by getattr: an isinstance check against a runtime
         # Protocol costs about 10 us a call)
         count = getattr(provider, "count_prompt_tokens", None)
+        if prompt_chars(request) > THREAD_COUNT_CHARS:
+            await self.estimator.ready()
+            counted = await asyncio.to_thread(self._count_prompt, request, count)
+            return estimate_cost(request, counted)
         prompt: int | None = count(request) if count is not None else None
         if prompt is None:
             await self.estimator.ready()
             prompt = self.estimator.count_messages(request)
         return estimate_cost(request, prompt)
 
+    def _count_prompt(self, request: ChatRequest, count: Callable[[ChatRequest], int | None]
+                      | None) -> int:
+        prompt = count(request) if count is not None else None
+        return prompt if prompt is not None else self.estimator.count_messages(request)
+
     async def embedding_cost(self, request: EmbeddingRequest) -> int:
         inputs = request.input
         if isinstance(inputs, str):
             inputs = [inputs]
         await self.estimator.ready()
+        texts = sum(len(item) for item in inputs if isinstance(item, str))
+        if texts > THREAD_COUNT_CHARS:
+            return await asyncio.to_thread(self._count_inputs, inputs)
+        return self._count_inputs(inputs)
+
+    def _count_inputs(self, inputs: list[str] | list[int] | list[list[int]]) -> int:
         return sum(self.estimator.count_text(item) if isinstance(item, str)
                    else len(item) if isinstance(item, list) else 1 for item in inputs)
 

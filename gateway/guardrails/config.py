@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 Entity = Literal["EMAIL", "PHONE", "CREDIT_CARD", "IBAN", "IP_ADDRESS", "API_KEY", "KR_RRN",
                  "US_SSN"]
@@ -17,7 +17,7 @@ _NAME = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 class PIIConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     action: Literal["mask", "block"] = "mask"
-    restore: bool = False  # mask only: the original values go back into the answer
+    restore: StrictBool = False  # mask only: the original values go back into the answer
     entities: tuple[Entity, ...] = ENTITIES
     patterns: dict[str, str] = Field(default_factory=dict)  # custom entity name -> regex
 

@@ -114,7 +114,7 @@ def test_cache_is_keyed_by_the_masked_request(start: Any, fake_openai: FakeOpenA
 
 def test_config_errors_name_the_key() -> None:
     bad = {"models": [{"name": "m", "provider": "openai-compatible", "api_base": "http://x",
-                       "guardrails": [{"pii": {"action": "mask", "restore": 1, "bogus": 1}}]}]}
+                       "guardrails": [{"pii": {"action": "mask", "restore": True, "bogus": 1}}]}]}
     with pytest.raises(ConfigError, match=r"models\[0\]\.guardrails\[0\]\.pii\.bogus: unknown key"):
         validate(bad)
     with pytest.raises(ConfigError, match="guardrails"):
