@@ -124,12 +124,13 @@ def test_engine_slots_in_flight_at_once(client: openai.OpenAI, hold: Hold, paths
 def test_client_that_leaves_cancels_its_turn(client: openai.OpenAI, hold: Hold) -> None:
     """A client leaves a held engine stream: its turn is cancelled after the token in hand and
     the slot's engine, left clean, gives the next requests the answers they get alone."""
-    before = ask(client, temperature=0).choices[0].message.content
+    short = {"temperature": 0, "max_tokens": 12}  # under the probe's HOLD_FROM: not held
+    before = ask(client, **short).choices[0].message.content
     with ask(client, temperature=0, max_tokens=HELD, stream=True) as leaving:
         next(iter(leaving))
     assert len(hold.wait_stopped(MODEL, 1)) == 1
     for _ in range(2):  # both slots, whichever took the first
-        assert ask(client, temperature=0).choices[0].message.content == before
+        assert ask(client, **short).choices[0].message.content == before
 
 
 def test_seeds_hold_beside_engine_requests(make_gateway: GatewayFactory) -> None:
