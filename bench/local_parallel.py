@@ -46,6 +46,7 @@ class Result:
     clients: list[dict[str, float]] = field(default_factory=list)
     aggregate_tps: float = 0.0
     memory_mib: dict[str, float] = field(default_factory=dict)
+    health_ms: dict[str, float] = field(default_factory=dict)  # /health while the 4 stream
 
     @property
     def label(self) -> str:
@@ -97,7 +98,20 @@ def start(workdir: Path, deployment: dict[str, Any]) -> tuple[subprocess.Popen[b
     return proc, url
 
 
-async def four_clients(url: str, max_tokens: int) -> tuple[list[dict[str, float]], float]:
+async def health_while(http: httpx.AsyncClient, done: asyncio.Event) -> dict[str, float]:
+    """Milliseconds that ``/health`` takes, asked every 50 ms until ``done``: median and max."""
+    times = []
+    while not done.is_set():
+        started = time.perf_counter()
+        (await http.get("/health")).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.05)
+    times.sort()
+    return {"p50": times[len(times) // 2], "max": times[-1]} if times else {}
+
+
+async def four_clients(url: str, max_tokens: int
+                       ) -> tuple[list[dict[str, float]], float, dict[str, float]]:
     async with httpx.AsyncClient(base_url=url, timeout=600) as http:
         await stream(http, 99, max_tokens)  # warm-up
 
@@ -105,12 +119,15 @@ async def four_clients(url: str, max_tokens: int) -> tuple[list[dict[str, float]
             await asyncio.sleep(i * 0.01)
             return await stream(http, i, max_tokens)
 
-        started = time.perf_counter()
+        started, streaming_ended = time.perf_counter(), asyncio.Event()
+        health = asyncio.create_task(health_while(http, streaming_ended))
         finished = await asyncio.gather(*(client(i) for i in range(CLIENTS)))
+        streaming_ended.set()
+        health_ms = await health
     clients = [{"ttft_s": run.ttft_s, "tokens": run.tokens, "decode_tps": run.decode_tps,
                 "finished_s": done - started} for run, done in finished]
     total = sum(c["tokens"] for c in clients)
-    return clients, total / max(c["finished_s"] for c in clients)
+    return clients, total / max(c["finished_s"] for c in clients), health_ms
 
 
 def measure(provider: str, path: Path, parallel: int, threads: int, args: argparse.Namespace
@@ -122,7 +139,8 @@ def measure(provider: str, path: Path, parallel: int, threads: int, args: argpar
     with tempfile.TemporaryDirectory(prefix="gateway-bench-parallel-") as tmp:
         proc, url = start(Path(tmp), deployment)
         try:
-            result.clients, result.aggregate_tps = asyncio.run(four_clients(url, args.max_tokens))
+            result.clients, result.aggregate_tps, result.health_ms = asyncio.run(
+                four_clients(url, args.max_tokens))
             result.memory_mib = memory(proc.pid, path)
         finally:
             proc.terminate()
@@ -147,12 +165,13 @@ def onnx_model(args: argparse.Namespace, workdir: Path) -> Path | None:
 
 def report(results: list[Result]) -> dict[str, Any]:
     print(f"\n{CLIENTS} clients at once, {'':30}aggregate   TTFT s per client       "
-          "RSS    PSS  anon  model file RSS/PSS (MiB)")
+          "RSS    PSS  anon  model file RSS/PSS (MiB)  /health ms p50/max")
     for r in results:
         ttfts = " ".join(f"{c['ttft_s']:5.2f}" for c in r.clients)
         m = r.memory_mib
         print(f"{r.label:42}{r.aggregate_tps:7.1f} t/s  {ttfts}  {m['rss']:6.0f} {m['pss']:6.0f}"
-              f" {m['anonymous']:5.0f}  {m['model_file_rss']:6.0f}/{m['model_file_pss']:.0f}")
+              f" {m['anonymous']:5.0f}  {m['model_file_rss']:6.0f}/{m['model_file_pss']:.0f}"
+              f"  {r.health_ms.get('p50', 0):6.1f}/{r.health_ms.get('max', 0):.1f}")
     verdicts = {}
     for provider in dict.fromkeys(r.provider for r in results):
         by = {(r.parallel, r.threads): r for r in results if r.provider == provider}

@@ -87,6 +87,7 @@ class Sampling:
     json_object: bool = False  # response_format json_object
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    seeded: bool = False  # the request gave the seed (else ``seed`` is a random one)
 
 
 def sampling_from(request: ChatRequest) -> Sampling:
@@ -120,6 +121,7 @@ def sampling_from(request: ChatRequest) -> Sampling:
         json_object=json_object,
         presence_penalty=request.presence_penalty or 0.0,
         frequency_penalty=request.frequency_penalty or 0.0,
+        seeded=request.seed is not None,
     )
 
 

@@ -20,10 +20,13 @@ from providers.base import DeploymentConfig
 from providers.http import HTTPClient
 from providers.local.base import Finish, LocalConfig, Sampling, require_runtime, text_events
 from providers.local.chat import Engine, LocalChatProvider
-from wire.errors import InvalidRequest
+from wire.errors import InternalError, InvalidRequest
 from wire.openai import ChatRequest
 
 TOP_K = 40  # as llama.cpp samples
+EVENTS = 16  # engine events read per step (one request: a token and its end)
+# og.EngineEventFlags
+TOKEN, TURN_FINISHED, FAILED = 1, 2, 8
 
 
 class OnnxConfig(LocalConfig):
@@ -39,9 +42,13 @@ class OnnxConfig(LocalConfig):
 
 
 class OnnxEngine:
-    """One slot of a loaded model folder: the slots share one ``og.Model`` (weights and
-    session) and each runs its own generator (its own KV cache) on its own thread. ``n_ctx`` is
-    the model's context length, or less when the deployment sets ``n_ctx``."""
+    """One slot of a loaded model folder. The slots share one ``og.Model`` (weights and ONNX
+    Runtime session); each slot has its own ``og.Engine``, made on the slot's thread, which owns
+    it (onnxruntime-genai refuses engine calls from any other thread), running one request at a
+    time. ``Engine.run`` computes without holding the GIL, so the slots compute at once; the
+    engine gives no way to seed one request, so a request that sets ``seed`` and samples runs on
+    an ``og.Generator`` (which keeps the GIL while it computes) to give its seed's answer.
+    ``n_ctx`` is the model's context length, or less when the deployment sets ``n_ctx``."""
 
     def __init__(self, config: OnnxConfig, first: OnnxEngine | None = None) -> None:
         import onnxruntime_genai as og
@@ -53,18 +60,22 @@ class OnnxEngine:
             self.model, self.tokenizer = first.model, first.tokenizer
         else:
             og_config = og.Config(str(config.path))
+            overlay: dict[str, Any] = {"engine": {"static_batching": {"max_batch_size": 1}}}
             if config.n_threads:
-                og_config.overlay(json.dumps({"model": {"decoder": {"session_options": {
-                    "intra_op_num_threads": config.n_threads}}}}))
+                overlay["model"] = {"decoder": {"session_options": {
+                    "intra_op_num_threads": config.n_threads}}}
+            og_config.overlay(json.dumps(overlay))
             self.model = og.Model(og_config)
             self.tokenizer = og.Tokenizer(self.model)
+        self._engine = og.Engine(self.model)  # owned by this (the slot's) thread
+        self._events = self._engine.create_event_buffer(EVENTS)
         genai = json.loads((config.path / "genai_config.json").read_text(encoding="utf-8"))
         context = int(genai["model"]["context_length"])
         self.n_ctx = min(context, config.n_ctx or context)
         self._eos = frozenset(int(t) for t in self.tokenizer.eos_token_ids)
 
     def close(self) -> None:
-        del self.tokenizer, self.model
+        del self._events, self._engine, self.tokenizer, self.model
 
     def encode_chat(self, messages: list[dict[str, str]]) -> list[int]:
         try:
@@ -77,6 +88,69 @@ class OnnxEngine:
 
     def generate(self, prompt: list[int], sampling: Sampling, budget: int,
                  stop: threading.Event) -> Iterator[str | Finish]:
+        """On the slot's thread: the engine's tokens, or a generator's for a seeded sample."""
+        seeded = sampling.seeded and sampling.temperature > 0
+        tokens = (self._generator_tokens if seeded else self._engine_tokens)(
+            prompt, sampling, budget)
+        decode = self.tokenizer.create_stream().decode
+        return text_events(tokens, decode, sampling, budget, stop)
+
+    # --- og.Engine -------------------------------------------------------------------------
+
+    def _engine_tokens(self, prompt: list[int], sampling: Sampling, budget: int
+                       ) -> Iterator[int]:
+        og = self._og
+        options = og.RequestOptions()
+        options.set_max_session_tokens(len(prompt) + budget)  # its KV cache, freed at close
+        request = self._engine.create_request(options=options)
+        turn_options = og.TurnOptions(request)
+        turn_options.set_max_generated_tokens(budget)
+        if sampling.temperature == 0:
+            turn_options.set_do_sample(False)
+        else:
+            turn_options.set_do_sample(True)
+            turn_options.set_temperature(sampling.temperature)
+            turn_options.set_top_p(sampling.top_p)
+            turn_options.set_top_k(TOP_K)
+        schema = _schema(sampling)
+        if schema is not None:
+            turn_options.set_guidance("json_schema", schema)
+        try:
+            turn = request.begin_turn(prompt, turn_options)
+        except RuntimeError as exc:  # the grammar is built here
+            request.close()
+            if schema is None:
+                raise
+            raise _unguidable(exc) from None
+        return self._turn(request, turn)
+
+    def _turn(self, request: Any, turn: int) -> Iterator[int]:
+        """The turn's tokens as the engine makes them; closed early (a stop sequence,
+        ``max_tokens``, a client that left), it cancels the turn."""
+        engine, events, finished = self._engine, self._events, False
+        try:
+            while not finished:
+                engine.run(events)
+                for i in range(len(events)):
+                    event = events[i]
+                    flags = int(event.flags)
+                    if flags & FAILED:
+                        raise InternalError(f"onnxruntime-genai failed to generate "
+                                            f"({event.error_code.name}).")
+                    if flags & TOKEN:
+                        yield int(event.token)
+                    finished = finished or bool(flags & TURN_FINISHED)
+        finally:
+            if not finished:
+                request.cancel_turn(turn)
+                while engine.has_pending_requests():  # the cancellation's own event
+                    engine.run(events)
+            request.close()
+
+    # --- og.Generator ----------------------------------------------------------------------
+
+    def _generator_tokens(self, prompt: list[int], sampling: Sampling, budget: int
+                          ) -> Iterator[int]:
         og = self._og
         params = og.GeneratorParams(self.model)
         options: dict[str, Any] = {"max_length": len(prompt) + budget, "random_seed": sampling.seed}
@@ -86,13 +160,17 @@ class OnnxEngine:
             options |= {"do_sample": True, "temperature": sampling.temperature,
                         "top_p": sampling.top_p, "top_k": TOP_K}
         params.set_search_options(**options)
-        self._guide(params, sampling)
+        schema = _schema(sampling)
+        if schema is not None:
+            try:
+                params.set_guidance("json_schema", schema)
+            except RuntimeError as exc:
+                raise _unguidable(exc) from None
         generator = og.Generator(self.model, params)
         generator.append_tokens(prompt)
-        decode = self.tokenizer.create_stream().decode
-        return text_events(self._tokens(generator), decode, sampling, budget, stop)
+        return self._generated(generator)
 
-    def _tokens(self, generator: Any) -> Iterator[int]:
+    def _generated(self, generator: Any) -> Iterator[int]:
         while not generator.is_done():
             generator.generate_next_token()
             token = int(generator.get_next_tokens()[0])
@@ -100,16 +178,17 @@ class OnnxEngine:
                 return
             yield token
 
-    @staticmethod
-    def _guide(params: Any, sampling: Sampling) -> None:
-        if not (sampling.json_object or sampling.json_schema is not None):
-            return
-        schema = {"type": "object"} if sampling.json_object else sampling.json_schema
-        try:
-            params.set_guidance("json_schema", json.dumps(schema))
-        except RuntimeError as exc:
-            raise InvalidRequest(f"This model cannot follow this response_format: {exc}",
-                                 param="response_format") from None
+
+def _schema(sampling: Sampling) -> str | None:
+    """The JSON schema that ``response_format`` asks the output to follow, if any."""
+    if not (sampling.json_object or sampling.json_schema is not None):
+        return None
+    return json.dumps({"type": "object"} if sampling.json_object else sampling.json_schema)
+
+
+def _unguidable(exc: Exception) -> InvalidRequest:
+    return InvalidRequest(f"This model cannot follow this response_format: {exc}",
+                          param="response_format")
 
 
 def _another_slot(config: OnnxConfig, first: Engine) -> Engine:
