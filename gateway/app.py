@@ -136,9 +136,9 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         key_store = KeyStore(store)
         inputs = Inputs(store, config.storage, config.jobs.inline_max_mb,
                         config.jobs.result_ttl_s)
-        engine = create_engine(config.jobs, settings.redis_url,
-                               Tools(router, inputs, usage_log,
-                                     config.jobs.chunk_tokens).functions(), metrics)
+        tools = Tools(router, inputs, usage_log, config.jobs.chunk_tokens)
+        engine = create_engine(config.jobs, settings.redis_url, tools.functions(), metrics,
+                               tools.release)
         state = AppState(
             config=config,
             router=router,

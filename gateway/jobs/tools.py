@@ -1,10 +1,10 @@
 """The job functions (one per tool) and what they share: inputs stored once under a key (the
-job carries the key, never the bytes), deleted when the job ends."""
+job carries the key, never the bytes), deleted by the engine once the job has ended
+(``release``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -42,23 +42,13 @@ class Tools:
         functions: dict[str, JobFunction] = {"transcribe": self.transcribe,
                                              "extract": self.extract,
                                              "summarize": Summarizer(self).run}
-        return {name: self._deleting(function) for name, function in functions.items()}
+        return functions
 
-    def _deleting(self, function: JobFunction) -> JobFunction:
-        """``function``, deleting the job's input when it fails (a failed job is not run
-        again; a cancelled one keeps it: cancelling is also how a stopping worker hands its
-        job back)."""
-
-        async def run(args: dict[str, Any], report: Report) -> dict[str, Any]:
-            try:
-                return await function(args, report)
-            except Exception:
-                if args.get("input"):
-                    with contextlib.suppress(Exception):
-                        await self.inputs.delete(args["input"])
-                raise
-
-        return run
+    async def release(self, args: dict[str, Any]) -> None:
+        """Delete an ended job's stored input (called by the engine once the job's final state
+        is recorded, never by a step: a job run again after a crash reads it again)."""
+        if args.get("input"):
+            await self.inputs.delete(args["input"])
 
     async def _input(self, key: str) -> bytes:
         data = await self.inputs.get(key)
@@ -104,7 +94,6 @@ class Tools:
         finally:
             watcher.cancel()
         self.usage.record(args.get("owner"), args.get("user"), route.model, 0, 0)
-        await self.inputs.delete(args["input"])
         result: dict[str, Any] = orjson.loads(answer.body)
         return result
 
@@ -127,7 +116,6 @@ class Tools:
             answers.append(answer)
             data.append(parsed)
             await report(0.2 + 0.75 * index / len(parts), f"answered {index}/{len(parts)}")
-        await self.inputs.delete(args["input"])
         if schema is not None:
             merged = extract.merge(data)
             _, errors = extract.check(orjson.dumps(merged).decode(), schema)
