@@ -42,7 +42,7 @@ async def taken(queue: GatewayQueue, key: str, **fields: object) -> Job:
 
 async def active_ids(queue: GatewayQueue) -> list[str]:
     ids = await queue.redis.lrange(queue.namespace("active"), 0, -1)
-    return [queue.job_key_from_id(bytes(i).decode()) for i in ids]
+    return [queue.job_key_from_id(i.decode() if isinstance(i, bytes) else i) for i in ids]
 
 
 async def test_a_just_taken_job_is_spared_and_a_dead_takers_is_requeued(
