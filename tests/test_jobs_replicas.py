@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import GatewayProcess, RedisServer
 from tests.test_jobs import CLIP, wait
 
@@ -123,11 +124,14 @@ def test_a_worker_without_redis_refuses_to_start(tmp_path: Path) -> None:
 
 
 def test_inputs_survive_a_handed_back_job_and_go_with_a_cancelled_one(
-        tmp_path: Path, fake: FakeOpenAIAudio, redis_server: RedisServer) -> None:
-    """Large inputs in one local directory both replicas use. A replica stopped (SIGTERM)
-    mid-job hands the job back: its input stays, and the other replica runs it again and
-    completes it; then the input is deleted. A job running on one replica and cancelled
-    through the other has its input deleted too."""
+        tmp_path: Path, fake: FakeOpenAIAudio, fake_openai: FakeOpenAI,
+        redis_server: RedisServer) -> None:
+    """Large inputs in one local directory both replicas use. Minutes of a recording: the
+    replica running the job is stopped (SIGTERM) after the transcription, while the chat
+    model's 429 is waited out; the job goes back to the queue and the other replica runs it
+    again from the start, transcription included: the input a finished step had read is
+    still there. Then it is deleted. A job running on one replica and cancelled through the
+    other has its input deleted too."""
     from tests.test_jobs_storage import eventually, stored_files
 
     redis_server.flush()
@@ -137,20 +141,27 @@ def test_inputs_survive_a_handed_back_job_and_go_with_a_cancelled_one(
         "jobs": {"concurrency": 1, "heartbeat_s": 2, "sweep_s": 1, "inline_max_mb": 0.001},
         "storage": {"path": str(inputs), "prefix": "in"},
         "models": [{"name": "audio/*", "provider": "openai-compatible", "retries": 0,
-                    "api_base": fake.url, "api_key": "sk-upstream"}]}))
+                    "api_base": fake.url, "api_key": "sk-upstream"},
+                   {"name": "minutes", "provider": "openai-compatible", "retries": 1,
+                    "model": "ratelimit-1-8", "api_base": fake_openai.url,  # type: ignore[attr-defined]
+                    "api_key": "sk-upstream"}]}))
     env = {"GATEWAY_MASTER_KEY": MASTER, "REDIS_URL": redis_server.url}
     big = b"RIFF" + bytes(5000)
     replicas = [GatewayProcess(str(config), env).wait_ready()]
     try:
-        job_id = httpx.post(f"{replicas[0].url}/v1/tools/transcribe", headers=ADMIN,
+        job_id = httpx.post(f"{replicas[0].url}/v1/tools/summarize", headers=ADMIN,
                             timeout=30, files={"file": ("a.wav", big, "audio/wav")},
-                            data={"model": "audio/slow-once-120000"}).json()["id"]
-        wait(replicas[0].url, job_id, ADMIN, status="running")
+                            data={"model": "audio/whisper", "models": "minutes"}).json()["id"]
         replicas.append(GatewayProcess(str(config), env).wait_ready())
-        replicas[0].stop()  # SIGTERM: the running job goes back to the queue ...
-        assert len(stored_files(inputs)) == 1  # ... with its input
-        job = wait(replicas[1].url, job_id, ADMIN, timeout_s=60)
-        assert job["status"] == "succeeded" and job["result"]["text"] == "heard 5004 bytes of a.wav"
+        deadline = time.monotonic() + 30
+        while fake_openai.calls.get("ratelimit-1-8") != 1:  # transcribed; 429 waited out
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        replicas[0].stop()  # SIGTERM: the running job goes back to the queue
+        job = wait(replicas[1].url, job_id, ADMIN, timeout_s=60)  # (input gone: "failed")
+        assert job["status"] == "succeeded", job
+        assert "heard 5004 bytes of a.wav" in job["result"]["combined"]["text"]
+        assert fake.calls["whisper"] == 2 and fake_openai.calls["ratelimit-1-8"] == 2
         eventually(lambda: not stored_files(inputs))
 
         long_id = httpx.post(f"{replicas[1].url}/v1/tools/transcribe", headers=ADMIN,

@@ -107,8 +107,11 @@ class SaqEngine:
         await self._queue.connect()
         if not self.work:
             return
-        timers: PartialTimersDict = {"sweep": self.timing.sweep_s, "abort": 1,  # integers
-                                     "schedule": 1, "worker_info": 10}
+        # (integers) worker_info: its record lapses (timer + 1 s) before a heartbeat does, so
+        # the sweep knows a dead worker's jobs at once (GatewayQueue)
+        info_s = max(1, min(10, self.timing.heartbeat_s // 2))
+        timers: PartialTimersDict = {"sweep": self.timing.sweep_s, "abort": 1,
+                                     "schedule": 1, "worker_info": info_s}
         self._worker = Worker(self._queue, [(n, self._runner(n)) for n in self.functions],
                               concurrency=self.concurrency, timers=timers,
                               after_process=self._after)

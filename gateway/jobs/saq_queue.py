@@ -10,7 +10,9 @@ saq's own sweep (0.26) has three faults the gateway's jobs meet (tobymao/saq#124
   alone; one still ``queued`` is a worker's that died between the two steps.
 - it waits up to ``abort`` seconds for each swept job's worker to acknowledge the abort, one
   job after the other: a killed replica that ran N jobs held them back N x 5 s. Here the
-  swept jobs are handled at once (one wait in all).
+  swept jobs are handled at once (one wait in all), and there is no wait at all for a job
+  whose worker is known dead (its ``worker_info`` record, rewritten by a live worker
+  more often than a heartbeat lasts, has expired).
 - a job that ended during that wait was re-queued anyway; here it is left ended.
 
 A swept job that has no attempt left is finished ``aborted`` and ``on_final`` is called for
@@ -86,6 +88,12 @@ class GatewayQueue(RedisQueue):
             if job is not None and job.status != Status.QUEUED:
                 del suspects[job_id]  # a worker has it (or it ended): not stuck
 
+    async def _worker_alive(self, job: Job) -> bool:
+        """Whether the job's worker may still acknowledge an abort."""
+        if not job.worker_id:
+            return True  # unknown: wait, as saq does
+        return bool(await self.redis.exists(self.namespace(f"worker_info:{job.worker_id}")))
+
     async def _sweep_one(self, job_id: bytes, job: Job | None, abort: float) -> None:
         if job is None:
             pipe: Any = self.redis.pipeline(transaction=True)
@@ -95,7 +103,7 @@ class GatewayQueue(RedisQueue):
         log.info("sweeping job %s (status %s)", job.key, job.status)
         await self.abort(job, error=self.swept_error_message)
         try:
-            await job.refresh(abort)
+            await job.refresh(abort if await self._worker_alive(job) else None)
         except TimeoutError:
             pass  # its worker is gone: nobody acknowledges the abort
         except RuntimeError:
