@@ -32,6 +32,7 @@ from gateway.docs import pages as doc_pages
 from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
+from gateway.jobs.charges import KeyCharges
 from gateway.jobs.factory import create_engine, watch_queue
 from gateway.jobs.inputs import Inputs
 from gateway.jobs.tools import Tools
@@ -137,9 +138,11 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
         key_store = KeyStore(store)
         inputs = Inputs(store, config.storage, config.jobs.inline_max_mb,
                         config.jobs.result_ttl_s)
-        engine = create_engine(config.jobs, settings.redis_url,
-                               Tools(router, inputs, usage_log,
-                                     config.jobs.chunk_tokens).functions(), metrics)
+        caps = KeyCaps(store, config.limits.fail_open)
+        tools = Tools(router, inputs, usage_log, config.jobs.chunk_tokens,
+                      charges=KeyCharges(quotas, caps))
+        engine = create_engine(config.jobs, settings.redis_url, tools.functions(), metrics,
+                               tools.release)
         state = AppState(
             config=config,
             router=router,
@@ -149,7 +152,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
             http=http,
             quotas=quotas,
             usage=usage_log,
-            caps=KeyCaps(store, config.limits.fail_open),
+            caps=caps,
             prompts=PromptStore(store),
             guardrails=GuardrailBook(config.guardrails),
             conversations=ConversationStore(store),

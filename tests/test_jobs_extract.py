@@ -123,3 +123,33 @@ def test_defaults_are_the_config_files(gateway: str) -> None:
     answer = httpx.get(f"{gateway}/v1/tools/extract/defaults", headers=ADMIN).json()
     assert "extract its key facts" in answer["prompt"]
     assert answer["schema"]["type"] == "object" and "summary" in answer["schema"]["properties"]
+
+
+def test_a_jobs_tokens_are_charged_to_its_keys_tpm(make_gateway: GatewayFactory,
+                                                   fake_openai: FakeOpenAI,
+                                                   redis_url_or_none: str | None) -> None:
+    """A key with tpm 400 posts a job whose model call uses about 230 tokens: afterwards the
+    key's own chat call asking for 300 more is refused (without the job's charge, 400 would
+    have room for it)."""
+    url = make_gateway({"models": [{"name": "echo", "model": "echo", "retries": 0,
+                                    "provider": "openai-compatible", "api_key": "sk-upstream",
+                                    "api_base": fake_openai.url}]},  # type: ignore[attr-defined]
+                       redis_url=redis_url_or_none)
+    secret = httpx.post(f"{url}/v1/keys", headers=ADMIN, json={"tpm": 400}).json()["key"]
+    key = {"Authorization": f"Bearer {secret}"}
+    chat = {"model": "echo", "max_tokens": 300, "messages": [{"role": "user", "content": "hi"}]}
+    posted = httpx.post(f"{url}/v1/tools/extract", headers=key, timeout=30, data={
+        "model": "echo", "prompt": "Repeat the document."},
+        files={"file": ("apples.txt", ("apple " * 100).encode(), "text/plain")})
+    assert posted.status_code == 202, posted.text
+    job = wait(url, posted.json()["id"], key)
+    assert job["status"] == "succeeded", job
+    used = fake_openai.requests[-1]
+    assert "apple apple" in used["messages"][-1]["content"]
+    refused = httpx.post(f"{url}/v1/chat/completions", headers=key, json=chat, timeout=30)
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+    assert "Rate limit reached for this API key" in refused.json()["error"]["message"]
+    # the master key (no key limits) is not limited by it
+    assert httpx.post(f"{url}/v1/chat/completions", headers=ADMIN, json=chat,
+                      timeout=30).status_code == 200

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import GatewayProcess, RedisServer
 from tests.test_jobs import CLIP, wait
 
@@ -120,3 +121,60 @@ def test_a_worker_without_redis_refuses_to_start(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "gateway", "worker", "--config", str(config)],
                           env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "needs REDIS_URL" in done.stderr
+
+
+def test_inputs_survive_a_handed_back_job_and_go_with_a_cancelled_one(
+        tmp_path: Path, fake: FakeOpenAIAudio, fake_openai: FakeOpenAI,
+        redis_server: RedisServer) -> None:
+    """Large inputs in one local directory both replicas use. Minutes of a recording: the
+    replica running the job is stopped (SIGTERM) after the transcription, while the chat
+    model's 429 is waited out; the job goes back to the queue and the other replica runs it
+    again from the start, transcription included: the input a finished step had read is
+    still there. Then it is deleted. A job running on one replica and cancelled through the
+    other has its input deleted too."""
+    from tests.test_jobs_storage import eventually, stored_files
+
+    redis_server.flush()
+    config = tmp_path / "models.yaml"
+    inputs = tmp_path / "inputs"
+    config.write_text(json.dumps({
+        "jobs": {"concurrency": 1, "heartbeat_s": 2, "sweep_s": 1, "inline_max_mb": 0.001},
+        "storage": {"path": str(inputs), "prefix": "in"},
+        "models": [{"name": "audio/*", "provider": "openai-compatible", "retries": 0,
+                    "api_base": fake.url, "api_key": "sk-upstream"},
+                   {"name": "minutes", "provider": "openai-compatible", "retries": 1,
+                    "model": "ratelimit-1-8", "api_base": fake_openai.url,  # type: ignore[attr-defined]
+                    "api_key": "sk-upstream"}]}))
+    env = {"GATEWAY_MASTER_KEY": MASTER, "REDIS_URL": redis_server.url}
+    big = b"RIFF" + bytes(5000)
+    replicas = [GatewayProcess(str(config), env).wait_ready()]
+    try:
+        job_id = httpx.post(f"{replicas[0].url}/v1/tools/summarize", headers=ADMIN,
+                            timeout=30, files={"file": ("a.wav", big, "audio/wav")},
+                            data={"model": "audio/whisper", "models": "minutes"}).json()["id"]
+        replicas.append(GatewayProcess(str(config), env).wait_ready())
+        deadline = time.monotonic() + 30
+        while fake_openai.calls.get("ratelimit-1-8") != 1:  # transcribed; 429 waited out
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        replicas[0].stop()  # SIGTERM: the running job goes back to the queue
+        job = wait(replicas[1].url, job_id, ADMIN, timeout_s=60)  # (input gone: "failed")
+        assert job["status"] == "succeeded", job
+        assert "heard 5004 bytes of a.wav" in job["result"]["combined"]["text"]
+        assert fake.calls["whisper"] == 2 and fake_openai.calls["ratelimit-1-8"] == 2
+        eventually(lambda: not stored_files(inputs))
+
+        long_id = httpx.post(f"{replicas[1].url}/v1/tools/transcribe", headers=ADMIN,
+                             timeout=30, files={"file": ("b.wav", big, "audio/wav")},
+                             data={"model": "audio/slow-60000"}).json()["id"]
+        wait(replicas[1].url, long_id, ADMIN, status="running")
+        replicas.append(GatewayProcess(str(config), env).wait_ready())  # a third, idle
+        cancelled = httpx.delete(f"{replicas[2].url}/v1/jobs/{long_id}", headers=ADMIN,
+                                 timeout=30).json()
+        assert cancelled["status"] == "cancelled"
+        eventually(lambda: not stored_files(inputs))
+        assert wait(replicas[1].url, long_id, ADMIN)["status"] == "cancelled"
+    finally:
+        for replica in replicas:
+            if replica.process.poll() is None:
+                replica.stop()

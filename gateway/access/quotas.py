@@ -192,6 +192,23 @@ class Quotas:
         return Ticket(tokens, [tpm_bucket] if tpm_bucket else [],
                       _headers(decision.states, tuple(units)))
 
+    async def admit_tokens(self, key_id: str, tpm: int | None,
+                           cost: Callable[[], Awaitable[int]]) -> Ticket:
+        """A background call of a key (a job's model call): only its tokens, from the key's
+        ``tpm`` (else the ``limits:`` default); 429 while the bucket has no room, and a
+        ``RateLimited`` with ``retry_after`` 0 when the call is larger than the whole tpm."""
+        tpm = tpm or self._defaults.tpm
+        if tpm is None:
+            return Ticket()
+        tokens = await cost()
+        if tokens > tpm:
+            raise RateLimited(f"One call of this job needs {tokens} tokens, more than the "
+                              f"key's whole tpm ({tpm}).", retry_after=0)
+        bucket = Bucket(bucket_key("k", key_id, "tpm"), tpm, tokens)
+        decision = await self.take([bucket], (), refused="Rate limit reached for this API key",
+                                   units=("tokens",))
+        return Ticket(tokens, [bucket]) if decision is not None else Ticket()
+
     async def take(self, first: list[Bucket], candidates: tuple[list[Bucket], ...], *,
                    refused: str, units: tuple[str, ...] = ()) -> Decision | None:
         """One decision; None when the store is down and ``fail_open`` lets the call pass."""

@@ -10,6 +10,7 @@ job is run again, from the start, so every step must be safe to run twice).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -94,6 +95,7 @@ class Engine(Protocol):
 
 
 OnEnd = Callable[[JobView, float], None]
+Release = Callable[[dict[str, Any]], Awaitable[None]]  # deletes a job's stored inputs
 
 
 @dataclass(slots=True)
@@ -112,6 +114,7 @@ class MemoryEngine:
     max_queued: int = 100
     result_ttl_s: float = 86400
     on_end: OnEnd | None = None
+    release: Release | None = None
     backend: str = "memory"
     _jobs: dict[str, _Entry] = field(default_factory=dict)
     _slots: asyncio.Semaphore | None = None
@@ -151,6 +154,9 @@ class MemoryEngine:
             view.status = "cancelled"
         except Exception as exc:  # the job's failure, reported in its record
             view.status, view.error = "failed", error_body(exc)
+        if self.release is not None:  # ended (one process: nothing runs it again)
+            with contextlib.suppress(Exception):
+                await self.release(entry.args)
         if self.on_end is not None:
             self.on_end(view, time.monotonic() - start if start else 0.0)
 

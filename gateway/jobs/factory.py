@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 
 from gateway.config import JobsConfig
-from gateway.jobs.engine import Engine, JobFunction, JobView, MemoryEngine
+from gateway.jobs.engine import Engine, JobFunction, JobView, MemoryEngine, Release
 from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway")
@@ -19,7 +19,9 @@ DEFAULT_TIMEOUTS: dict[str, int] = {"transcribe": 4 * 3600, "extract": 3600}
 
 
 def create_engine(config: JobsConfig, redis_url: str | None,
-                  functions: Mapping[str, JobFunction], metrics: Metrics) -> Engine:
+                  functions: Mapping[str, JobFunction], metrics: Metrics,
+                  release: Release | None = None) -> Engine:
+    """``release(args)``: deletes an ended job's stored inputs."""
     def ended(job: JobView, seconds: float) -> None:
         metrics.jobs.labels(job.tool, job.status).inc()
         if seconds:
@@ -28,14 +30,15 @@ def create_engine(config: JobsConfig, redis_url: str | None,
     if redis_url is None:
         return MemoryEngine(functions, concurrency=config.concurrency,
                             max_queued=config.max_queued, result_ttl_s=config.result_ttl_s,
-                            on_end=ended)
+                            on_end=ended, release=release)
     from gateway.jobs.saq_engine import SaqEngine, Timing  # saq only with Redis
 
     timing = Timing({**DEFAULT_TIMEOUTS, **config.timeout_s}, heartbeat_s=config.heartbeat_s,
                     crash_retries=config.crash_retries, result_ttl_s=config.result_ttl_s,
                     sweep_s=config.sweep_s)
     return SaqEngine(redis_url, functions, timing, concurrency=config.concurrency,
-                     max_queued=config.max_queued, on_end=ended, work=config.work)
+                     max_queued=config.max_queued, on_end=ended, release=release,
+                     work=config.work)
 
 
 async def watch_queue(engine: Engine, metrics: Metrics, every_s: float = 2.0) -> None:

@@ -5,20 +5,28 @@ saq's defaults are wrong for long jobs (timeout 10 s, heartbeat 0, retries 1, re
 600 s), so every job is enqueued with its kind's timeout, the configured heartbeat, crash
 retries and result ttl. A job that raises gets ``retries = 0`` first (failed, not retried); a
 worker that dies mid-job stops touching its job, the sweep sees the heartbeat expire and
-re-queues it, and another replica runs it again from the start. A heartbeat task beside each
-job keeps a long single step (one long transcription) alive. saq has no Redis Cluster support.
+re-queues it, and another replica runs it again from the start (the sweep is
+``GatewayQueue``'s: saq's own re-runs healthy jobs). A heartbeat task beside each job keeps a
+long single step (one long transcription) alive. saq has no Redis Cluster support.
+
+``release(args)`` (delete the job's stored inputs) runs once the job's final state is
+recorded: by the worker that ended it (succeeded, failed, or cancelled while running), by
+``cancel`` for a job that never started, by the sweep for a dead worker's job with no attempt
+left. Never before: a job handed back to the queue (a stopping or killed worker) runs again
+from the start and reads its inputs again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from saq import Job, Queue, Worker
+from saq import Job, Worker
 from saq.job import Status as SaqStatus
 from saq.types import Context, PartialTimersDict
 
@@ -27,16 +35,21 @@ from gateway.jobs.engine import (
     JobFunction,
     JobView,
     OnEnd,
+    Release,
     Status,
     error_body,
     new_id,
     too_many,
 )
+from gateway.jobs.saq_queue import GatewayQueue
+
+log = logging.getLogger("gateway")
 
 _STATUS: dict[SaqStatus, Status] = {
     SaqStatus.NEW: "queued", SaqStatus.QUEUED: "queued", SaqStatus.ACTIVE: "running",
     SaqStatus.ABORTING: "cancelled", SaqStatus.ABORTED: "cancelled",
     SaqStatus.FAILED: "failed", SaqStatus.COMPLETE: "succeeded"}
+_ENDED = frozenset({SaqStatus.COMPLETE, SaqStatus.FAILED, SaqStatus.ABORTED})
 _INDEX = "gateway:jobs:index"
 _SWEPT = "swept"
 
@@ -74,27 +87,34 @@ class SaqEngine:
     concurrency: int = 2
     max_queued: int = 100
     on_end: OnEnd | None = None
+    release: Release | None = None
     work: bool = True  # False: post and read only, run nothing here
     backend: str = "redis"
-    _queue: Queue | None = None
+    _queue: GatewayQueue | None = None
     _worker: Worker[Context] | None = None
     _task: asyncio.Task[None] | None = None
     _running: dict[str, float] = field(default_factory=dict)
 
     @property
-    def queue(self) -> Queue:
+    def queue(self) -> GatewayQueue:
         assert self._queue is not None, "the engine has not started"
         return self._queue
 
     async def start(self) -> None:
-        self._queue = Queue.from_url(self.url, name="gateway", swept_error_message=_SWEPT)
+        self._queue = GatewayQueue.connect_url(self.url, name="gateway",
+                                               swept_error_message=_SWEPT,
+                                               on_final=self._release)
         await self._queue.connect()
         if not self.work:
             return
-        timers: PartialTimersDict = {"sweep": self.timing.sweep_s, "abort": 1,  # integers
-                                     "schedule": 1, "worker_info": 10}
+        # (integers) worker_info: its record lapses (timer + 1 s) before a heartbeat does, so
+        # the sweep knows a dead worker's jobs at once (GatewayQueue)
+        info_s = max(1, min(10, self.timing.heartbeat_s // 2))
+        timers: PartialTimersDict = {"sweep": self.timing.sweep_s, "abort": 1,
+                                     "schedule": 1, "worker_info": info_s}
         self._worker = Worker(self._queue, [(n, self._runner(n)) for n in self.functions],
-                              concurrency=self.concurrency, timers=timers)
+                              concurrency=self.concurrency, timers=timers,
+                              after_process=self._after)
         self._worker.SIGNALS = []  # uvicorn keeps its signals
         self._task = asyncio.create_task(self._worker.start())
 
@@ -137,6 +157,20 @@ class SaqEngine:
         run.__qualname__ = run.__name__ = tool
         return run
 
+    async def _after(self, ctx: Context) -> None:
+        """After saq has recorded a job's outcome: release an ended job's inputs (a job
+        handed back to the queue keeps them)."""
+        job = ctx.get("job")
+        if job is not None and job.status in _ENDED:
+            await self._release(job)
+
+    async def _release(self, job: Job) -> None:
+        if self.release is not None:
+            try:
+                await self.release(job.kwargs or {})
+            except Exception as exc:  # left to expire; never fails the worker
+                log.warning("inputs of job %s not deleted: %s", job.key, type(exc).__name__)
+
     def _ended(self, job: Job, status: Status, started: float) -> None:
         if self.on_end is not None:
             self.on_end(JobView(job.key, job.function, job.meta.get("owner"),
@@ -167,7 +201,7 @@ class SaqEngine:
         return view(job)
 
     def _redis(self) -> Any:
-        return self.queue.redis  # type: ignore[attr-defined]  # a RedisQueue
+        return self.queue.redis
 
     async def get(self, job_id: str) -> JobView | None:
         if not job_id.startswith("job_"):
@@ -205,6 +239,8 @@ class SaqEngine:
             await self.queue.abort(job, "cancelled")
             with contextlib.suppress(asyncio.TimeoutError):
                 await job.refresh(5)
+            if job.status in _ENDED:  # (a worker that ended it has released it too: twice
+                await self._release(job)  # is harmless)
         return view(job)
 
     async def queued(self) -> int:

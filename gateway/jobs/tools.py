@@ -1,18 +1,21 @@
 """The job functions (one per tool) and what they share: inputs stored once under a key (the
-job carries the key, never the bytes), deleted when the job ends."""
+job carries the key, never the bytes), deleted by the engine once the job has ended
+(``release``)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
 
+from gateway.access.quotas import Ticket
+from gateway.access.spend import Meter
 from gateway.access.usage import UsageLog
 from gateway.jobs import extract
+from gateway.jobs.charges import KeyCharges, job_key
 from gateway.jobs.engine import JobFailed, JobFunction, Report
 from gateway.jobs.inputs import Inputs
 from gateway.routing.router import Router
@@ -20,7 +23,7 @@ from gateway.tokens import TokenEstimator
 from providers.base import OCRProvider, Transcriber
 from wire.audio import AudioAnswer, parse_transcription
 from wire.errors import InvalidRequest
-from wire.openai import ChatRequest
+from wire.openai import ChatRequest, Usage
 from wire.tools import OCRRequest, ToolFile
 from wire.uploads import UploadedFile
 
@@ -35,6 +38,7 @@ class Tools:
     usage: UsageLog
     chunk_tokens: int = 6000
     tokens: TokenEstimator = field(default_factory=TokenEstimator)
+    charges: KeyCharges | None = None  # the posting key's tpm, budget and spend
 
     def functions(self) -> Mapping[str, JobFunction]:
         from gateway.jobs.summarize import Summarizer
@@ -42,23 +46,13 @@ class Tools:
         functions: dict[str, JobFunction] = {"transcribe": self.transcribe,
                                              "extract": self.extract,
                                              "summarize": Summarizer(self).run}
-        return {name: self._deleting(function) for name, function in functions.items()}
+        return functions
 
-    def _deleting(self, function: JobFunction) -> JobFunction:
-        """``function``, deleting the job's input when it fails (a failed job is not run
-        again; a cancelled one keeps it: cancelling is also how a stopping worker hands its
-        job back)."""
-
-        async def run(args: dict[str, Any], report: Report) -> dict[str, Any]:
-            try:
-                return await function(args, report)
-            except Exception:
-                if args.get("input"):
-                    with contextlib.suppress(Exception):
-                        await self.inputs.delete(args["input"])
-                raise
-
-        return run
+    async def release(self, args: dict[str, Any]) -> None:
+        """Delete an ended job's stored input (called by the engine once the job's final state
+        is recorded, never by a step: a job run again after a crash reads it again)."""
+        if args.get("input"):
+            await self.inputs.delete(args["input"])
 
     async def _input(self, key: str) -> bytes:
         data = await self.inputs.get(key)
@@ -104,7 +98,6 @@ class Tools:
         finally:
             watcher.cancel()
         self.usage.record(args.get("owner"), args.get("user"), route.model, 0, 0)
-        await self.inputs.delete(args["input"])
         result: dict[str, Any] = orjson.loads(answer.body)
         return result
 
@@ -127,7 +120,6 @@ class Tools:
             answers.append(answer)
             data.append(parsed)
             await report(0.2 + 0.75 * index / len(parts), f"answered {index}/{len(parts)}")
-        await self.inputs.delete(args["input"])
         if schema is not None:
             merged = extract.merge(data)
             _, errors = extract.check(orjson.dumps(merged).decode(), schema)
@@ -175,18 +167,33 @@ class Tools:
 
     async def chat(self, args: dict[str, Any], messages: list[dict[str, str]],
                    schema: dict[str, Any] | None = None, *, model: str | None = None) -> str:
-        """One chat call through the router (``model``, else the job's), recorded in the
-        job owner's usage; the answer's text."""
+        """One chat call through the router (``model``, else the job's), charged to the
+        posting key (tpm, budget, spend) and recorded in its usage; the answer's text."""
         model = model or args["model"]
         raw: dict[str, Any] = {"model": model, "messages": messages}
         if schema is not None:
             raw["response_format"] = extract.response_format(schema)
         route = self.router.resolve(model)
-        result = await self.router.chat(route, ChatRequest.parse(raw))
+        request = ChatRequest.parse(raw)
+        charges, key = self.charges, job_key(args)
+        ticket = Ticket()
+        if charges is not None:
+            ticket = await charges.admit(key, lambda: charges.quotas.chat_cost(
+                request, route.deployments[0].provider))
+        meter = Meter()
+        try:
+            result = await self.router.chat(route, request, meter)
+        except BaseException:
+            if charges is not None:
+                await charges.settle(key, ticket, Usage(0, 0), 0.0)
+            raise
         usage = result.usage
+        cost = meter.cost(usage)
+        if charges is not None:
+            await charges.settle(key, ticket, usage, cost)
         self.usage.record(args.get("owner"), args.get("user"), route.model,
                           usage.prompt_tokens if usage else 0,
-                          usage.completion_tokens if usage else 0)
+                          usage.completion_tokens if usage else 0, cost_usd=cost)
         content = orjson.loads(result.body)["choices"][0]["message"].get("content")
         return content if isinstance(content, str) else ""
 

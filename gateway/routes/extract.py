@@ -78,6 +78,7 @@ async def submit(request: Request) -> Response:
     job = await gateway.jobs.submit("extract", caller.key_id, {
         "input": ref, "filename": filename, "content_type": content_type, "prompt": prompt,
         "schema": schema, "model": model, "ocr_model": ocr_model, "owner": caller.key_id,
+        "key": caller.key.public() if caller.key else None,
         "user": fields.get("user") or request.headers.get("x-user-id")})
     return json_response(orjson.dumps({"id": job.id, "object": "job", "status": job.status}),
                          202, ticket.headers)

@@ -118,7 +118,8 @@ async def transcribe(request: Request) -> Response:
     user = audio.extra.get("user") or request.headers.get("x-user-id")
     job = await gateway.jobs.submit("transcribe", caller.key_id, {
         "input": ref, "filename": audio.file.filename, "content_type": audio.file.content_type,
-        "fields": [list(f) for f in audio.fields], "owner": caller.key_id, "user": user})
+        "fields": [list(f) for f in audio.fields], "owner": caller.key_id, "user": user,
+        "key": caller.key.public() if caller.key else None})
     return json_response(orjson.dumps({"id": job.id, "object": "job", "status": job.status}),
                          202, ticket.headers)
 

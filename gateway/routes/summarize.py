@@ -64,6 +64,7 @@ async def summarize(request: Request) -> Response:
                 "models": _models(gateway, caller, body.models), "user": body.user}
     args["prompt"] = args["prompt"] or default_prompt()
     args["owner"] = caller.key_id
+    args["key"] = caller.key.public() if caller.key else None  # (its limits, for the worker)
     args["user"] = args["user"] or request.headers.get("x-user-id")
     request.state.model = args["models"][0]
     ticket = await gateway.quotas.admit(caller, no_tokens)

@@ -1,0 +1,118 @@
+"""saq's Redis queue with a sweep that neither re-runs a healthy job nor makes a dead
+worker's jobs wait in line.
+
+saq's own sweep (0.26) has three faults the gateway's jobs meet (tobymao/saq#124, #277):
+
+- a worker takes a job by moving its id to the active list (BLMOVE) and marks it ``active``
+  a round trip later; a sweep in between finds a ``queued`` job in the active list, aborts
+  and re-queues it, and the job runs twice, both runs completing. Here such a job is looked
+  at again after ``grace_s``: one that has become active (or ended) in the meantime is left
+  alone; one still ``queued`` is a worker's that died between the two steps.
+- it waits up to ``abort`` seconds for each swept job's worker to acknowledge the abort, one
+  job after the other: a killed replica that ran N jobs held them back N x 5 s. Here the
+  swept jobs are handled at once (one wait in all), and there is no wait at all for a job
+  whose worker is known dead (its ``worker_info`` record, rewritten by a live worker
+  more often than a heartbeat lasts, has expired).
+- a job that ended during that wait was re-queued anyway; here it is left ended.
+
+A swept job that has no attempt left is finished ``aborted`` and ``on_final`` is called for
+it (its stored inputs are deleted), as a worker does for the jobs it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from saq import Job
+from saq.job import TERMINAL_STATUSES, Status
+from saq.queue.redis import RedisQueue
+
+log = logging.getLogger("gateway")
+
+OnFinal = Callable[[Job], Awaitable[None]]
+
+_LIST_ACTIVE = """
+local id_jobs = {}
+if redis.call('EXISTS', KEYS[1]) == 0 then
+    redis.call('SETEX', KEYS[1], ARGV[1], 1)
+    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+        id_jobs[i] = {v, redis.call('GET', v)}
+    end
+end
+return id_jobs
+"""
+
+
+class GatewayQueue(RedisQueue):
+    def __init__(self, redis: Any, *, on_final: OnFinal | None = None, grace_s: float = 2.0,
+                 **kwargs: Any) -> None:
+        super().__init__(redis, **kwargs)
+        self.on_final = on_final
+        self.grace_s = grace_s
+        self._list_script: Any = None
+
+    @classmethod
+    def connect_url(cls, url: str, **kwargs: Any) -> GatewayQueue:
+        from redis import asyncio as aioredis
+
+        return cls(aioredis.from_url(url), **kwargs)
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        """Re-queue (or end) the jobs of dead workers; the ids swept."""
+        if self._list_script is None:
+            self._list_script = self.redis.register_script(_LIST_ACTIVE)
+        listed = await self._list_script(keys=[self._sweep, self._active], args=[lock],
+                                         client=self.redis)
+        suspects: dict[bytes, Job | None] = {}
+        for job_id, raw in listed:
+            job = self.deserialize(raw)
+            if job is None or job.status != Status.ACTIVE or job.stuck:
+                suspects[job_id] = job
+        await self._spare_fresh(suspects)
+        await asyncio.gather(*(self._sweep_one(job_id, job, abort)
+                               for job_id, job in suspects.items()))
+        return [job_id.decode() for job_id in suspects]
+
+    async def _spare_fresh(self, suspects: dict[bytes, Job | None]) -> None:
+        """Drop from ``suspects`` the jobs that were only between BLMOVE and ``active``."""
+        fresh = [i for i, job in suspects.items()
+                 if job is not None and job.status == Status.QUEUED]
+        if not fresh:
+            return
+        await asyncio.sleep(self.grace_s)
+        for job_id, raw in zip(fresh, await self.redis.mget(fresh), strict=True):
+            job = self.deserialize(raw)
+            if job is not None and job.status != Status.QUEUED:
+                del suspects[job_id]  # a worker has it (or it ended): not stuck
+
+    async def _worker_alive(self, job: Job) -> bool:
+        """Whether the job's worker may still acknowledge an abort."""
+        if not job.worker_id:
+            return True  # unknown: wait, as saq does
+        return bool(await self.redis.exists(self.namespace(f"worker_info:{job.worker_id}")))
+
+    async def _sweep_one(self, job_id: bytes, job: Job | None, abort: float) -> None:
+        if job is None:
+            pipe: Any = self.redis.pipeline(transaction=True)
+            async with pipe:  # a missing job's id: forgotten
+                await pipe.lrem(self._active, 0, job_id).zrem(self._incomplete, job_id).execute()
+            return
+        log.info("sweeping job %s (status %s)", job.key, job.status)
+        await self.abort(job, error=self.swept_error_message)
+        try:
+            await job.refresh(abort if await self._worker_alive(job) else None)
+        except TimeoutError:
+            pass  # its worker is gone: nobody acknowledges the abort
+        except RuntimeError:
+            return  # the record is gone (expired)
+        if job.status in TERMINAL_STATUSES and job.error != self.swept_error_message:
+            return  # it ended while we waited: leave it ended
+        if job.retryable:
+            await self.retry(job, error=self.swept_error_message)
+            return
+        await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+        if self.on_final is not None:
+            await self.on_final(job)
