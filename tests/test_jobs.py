@@ -4,6 +4,7 @@ in-process engine and with saq on a real redis-server."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -169,3 +170,29 @@ def test_jobs_config_is_checked() -> None:
         validate({"jobs": {"workers": 3}, "models": []})
     with pytest.raises(ConfigError, match=r"jobs\.concurrency"):
         validate({"jobs": {"concurrency": 0}, "models": []})
+
+
+def test_saq_logs_jobs_without_their_arguments(caplog: pytest.LogCaptureFixture) -> None:
+    """A job that raised is logged by saq with its whole record (prompts, users, results):
+    the gateway's filter leaves the abridged record, and saq never logs below INFO."""
+    from saq import Job
+
+    from gateway.jobs.saq_engine import _quiet_saq_arguments
+
+    saq_log, root = logging.getLogger("saq"), logging.getLogger()
+    level, root_level = saq_log.level, root.level
+    root.setLevel(logging.DEBUG)
+    try:
+        saq_log.setLevel(logging.NOTSET)
+        _quiet_saq_arguments()
+        assert not saq_log.isEnabledFor(logging.DEBUG)
+        job = Job("extract", kwargs={"prompt": "the secret prompt", "user": "alice"},
+                  result={"data": "extracted"})
+        with caplog.at_level(logging.INFO):
+            saq_log.error("Error processing job %s", job)
+        assert "Error processing job Job<function: extract" in caplog.text
+        assert not {"secret", "alice", "extracted"} & set(caplog.text.split())
+        assert "the secret prompt" in repr(job)  # (what saq would have logged)
+    finally:
+        saq_log.setLevel(level)
+        root.setLevel(root_level)

@@ -45,6 +45,25 @@ from gateway.jobs.saq_queue import GatewayQueue
 
 log = logging.getLogger("gateway")
 
+
+class _JobsWithoutArguments(logging.Filter):
+    """saq logs a job that raised with its whole record (``repr``: its arguments, which hold
+    prompts, users and transcripts, and its result): log the abridged record instead, as saq
+    does at INFO. Its DEBUG lines carry the whole record too, so saq never logs below INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(a.info(False) if isinstance(a, Job) else a for a in record.args)
+        return True
+
+
+def _quiet_saq_arguments() -> None:
+    saq_log = logging.getLogger("saq")
+    if not any(isinstance(f, _JobsWithoutArguments) for f in saq_log.filters):
+        saq_log.addFilter(_JobsWithoutArguments())
+    if saq_log.getEffectiveLevel() < logging.INFO:
+        saq_log.setLevel(logging.INFO)
+
 _STATUS: dict[SaqStatus, Status] = {
     SaqStatus.NEW: "queued", SaqStatus.QUEUED: "queued", SaqStatus.ACTIVE: "running",
     SaqStatus.ABORTING: "cancelled", SaqStatus.ABORTED: "cancelled",
@@ -101,6 +120,7 @@ class SaqEngine:
         return self._queue
 
     async def start(self) -> None:
+        _quiet_saq_arguments()
         self._queue = GatewayQueue.connect_url(self.url, name="gateway",
                                                swept_error_message=_SWEPT,
                                                on_final=self._release)
