@@ -106,7 +106,7 @@ class ChatResult:
     usage: Usage | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)  # (not frozen: one is made per relayed read; frozen's __init__ is 1 us)
 class StreamChunk:
     """One ``chat.completion.chunk`` as JSON bytes.
 

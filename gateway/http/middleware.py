@@ -18,12 +18,14 @@ import logging
 import os
 import re
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.http.bodies import coding_of, decoding_receive
+from gateway.http.streaming import WATCHER, DisconnectWatcher
 from gateway.logs import RequestLog
 from gateway.metrics import Metrics
 from wire.errors import GatewayError, InternalError, RequestTooLarge
@@ -52,6 +54,45 @@ def choose_request_id(client_id: str | None) -> str:
     return new_request_id()
 
 
+class _Send:
+    """The app's ``send``: adds the request id to the response's headers and notes its
+    status. A plain callable returning the server's own awaitable (no coroutine of its own
+    per message: a stream sends one message per relayed read)."""
+
+    __slots__ = ("_id_header", "_send", "status")
+
+    def __init__(self, send: Send, id_header: tuple[bytes, bytes]) -> None:
+        self._send = send
+        self._id_header = id_header
+        self.status: int | None = None  # set once the response has started
+
+    def __call__(self, message: Message) -> Awaitable[None]:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            message["headers"] = [*message.get("headers", ()), self._id_header]
+        return self._send(message)
+
+
+class _CountingReceive:
+    """The app's ``receive`` for a body without a Content-Length: 413 once the bytes read
+    pass the limit."""
+
+    __slots__ = ("_limit", "_receive", "_seen")
+
+    def __init__(self, receive: Receive, limit: int) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._seen = 0
+
+    async def __call__(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._seen += len(message.get("body", b""))
+            if self._seen > self._limit:
+                raise _too_large(self._limit)
+        return message
+
+
 class GatewayMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics, max_body_bytes: int,
                  request_log: RequestLog | None = None) -> None:
@@ -65,42 +106,36 @@ class GatewayMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = choose_request_id(_header(scope, b"x-request-id"))
+        client_id, length, coding, chunked = _request_headers(scope)
+        request_id = choose_request_id(client_id)
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"], state["started"] = request_id, started
-        id_header = (b"x-request-id", request_id.encode("latin-1"))
-        status = 500
-        response_started = False
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status, response_started
-            if message["type"] == "http.response.start":
-                status, response_started = message["status"], True
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
+        sender = _Send(send, (b"x-request-id", request_id.encode("latin-1")))
         self.metrics.in_flight.inc()
         try:
-            body_receive, refused = self._body(scope, receive)
+            body_receive, refused = self._body(scope, receive, length, coding, chunked)
             if refused is not None:
                 _match_route(scope)  # counted under the route's path, as a chunked body is
                 state["error"] = refused.code
-                await _send_error(send_with_id, refused)
+                await _send_error(sender, refused)
             else:
-                await self.app(scope, body_receive, send_with_id)
+                await self.app(scope, body_receive, sender)
         except Exception as exc:  # the last resort: answer, log, keep serving
             log.exception("unhandled error in %s %s (request %s)", scope["method"],
                           scope["path"], request_id)
-            if not response_started:
-                await _send_error(send_with_id, InternalError(
+            if sender.status is None:
+                await _send_error(sender, InternalError(
                     f"The gateway hit an unexpected error ({type(exc).__name__}); "
                     f"request id {request_id}."))
         finally:
             self.metrics.in_flight.dec()
-            self._observe(scope, state, status if response_started else CLIENT_GONE, started)
+            watcher: DisconnectWatcher | None = state.pop(WATCHER, None)  # (it holds receive)
+            if watcher is not None:
+                watcher.end()
+            status = CLIENT_GONE if sender.status is None else sender.status
+            self._observe(scope, state, status, started)
             if self.request_log is not None:
-                self.request_log.emit(scope["method"], _endpoint(scope),
-                                      status if response_started else CLIENT_GONE,
+                self.request_log.emit(scope["method"], _endpoint(scope), status,
                                       time.perf_counter() - started, state)
 
     def _observe(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
@@ -109,10 +144,12 @@ class GatewayMiddleware:
         self.metrics.answered(state.get("model", ""), endpoint, str(status),
                               time.perf_counter() - started)
 
-    def _body(self, scope: Scope, receive: Receive) -> tuple[Receive, GatewayError | None]:
+    def _body(self, scope: Scope, receive: Receive, length: bytes | None, coding: bytes | None,
+              chunked: bool) -> tuple[Receive, GatewayError | None]:
         """The ``receive`` the app reads its body through, or the error that refuses the
-        request up front (413 by Content-Length, 415 for a coding the gateway cannot decode)."""
-        length, coding = _body_headers(scope)
+        request up front (413 by Content-Length, 415 for a coding the gateway cannot decode).
+        A body framed by its Content-Length within the limit is read as the server gives it
+        (the server reads no more than that length); any other is counted as it is read."""
         if coding is not None:
             try:
                 known = coding_of(coding.decode("latin-1"))
@@ -120,26 +157,11 @@ class GatewayMiddleware:
                 return receive, error
             if known is not None:  # not identity: decoded, and the decoded bytes counted
                 return decoding_receive(scope, receive, known, self.max_body_bytes), None
-        return self._counting(receive), self._check_length(length)
-
-    def _check_length(self, length: bytes | None) -> GatewayError | None:
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            return _too_large(self.max_body_bytes)
-        return None
-
-    def _counting(self, receive: Receive) -> Receive:
-        limit, seen = self.max_body_bytes, 0
-
-        async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise _too_large(limit)
-            return message
-
-        return counting_receive
+        if length is not None and not chunked and length.isdigit():
+            if int(length) > self.max_body_bytes:
+                return receive, _too_large(self.max_body_bytes)
+            return receive, None
+        return _CountingReceive(receive, self.max_body_bytes), None
 
 
 def _endpoint(scope: Scope) -> str:
@@ -161,22 +183,22 @@ def _too_large(limit: int) -> RequestTooLarge:
                            "(server.max_body_mb).")
 
 
-def _body_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """Content-Length and Content-Encoding, in one pass over the headers."""
-    length = coding = None
+def _request_headers(scope: Scope
+                     ) -> tuple[str | None, bytes | None, bytes | None, bool]:
+    """x-request-id, Content-Length, Content-Encoding and whether a Transfer-Encoding is
+    set, in one pass over the headers."""
+    client_id = length = coding = None
+    chunked = False
     for key, value in scope["headers"]:
         if key == b"content-length":
             length = value
         elif key == b"content-encoding":
             coding = value
-    return length, coding
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return None
+        elif key == b"x-request-id" and client_id is None:
+            client_id = value.decode("latin-1")
+        elif key == b"transfer-encoding":
+            chunked = True
+    return client_id, length, coding, chunked
 
 
 async def _send_error(send: Send, error: GatewayError) -> None:

@@ -211,12 +211,15 @@ async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,
     try:
         async with aclosing(chunks):
             try:
-                chunk = first
-                while chunk is not None:
-                    usage = chunk.usage or usage
-                    if wants_usage or not chunk.usage_only:
-                        yield chunk.event
-                    chunk = await anext(chunks, None)
+                if first is not None:
+                    usage = first.usage
+                    if wants_usage or not first.usage_only:
+                        yield first.event
+                    async for chunk in chunks:  # (per relayed read: kept short)
+                        if chunk.usage is not None:
+                            usage = chunk.usage
+                        if wants_usage or not chunk.usage_only:
+                            yield chunk.sse or chunk.event
             except Exception as exc:
                 yield encode_data(stream_failure(exc, "chat stream").body_bytes())
                 return

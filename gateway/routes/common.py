@@ -16,7 +16,7 @@ from starlette.responses import Response
 from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket
 from gateway.access.spend import Meter
-from gateway.http.streaming import CancelOnDisconnect
+from gateway.http.streaming import watching
 from gateway.prompts.prepare import Prepared
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState, app_state
@@ -178,6 +178,6 @@ def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None
 
 async def until_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
     """Await ``awaitable``, abandoning it the moment the client disconnects. The request body
-    must already have been read."""
-    with CancelOnDisconnect(request.receive):
+    must already have been read. (The request's one watcher: a stream's relay uses it too.)"""
+    with watching(request.scope, request.receive):
         return await awaitable

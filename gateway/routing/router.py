@@ -355,25 +355,26 @@ class Router:
         if meter is not None:
             meter.config = deployment.config
         wants_usage = request.include_usage or keep_usage_only
-        usage = first.usage if first is not None else None
+        usage = None
         try:
             async with aclosing(upstream) as chunks:
                 with self._attempt(target, deployment, False, asked=route.model, judged=False):
-                    if first is not None and self._passes(route, first, wants_usage):
-                        yield first
-                    async for chunk in chunks:
-                        usage = chunk.usage or usage
-                        if self._passes(route, chunk, wants_usage):
+                    if first is not None:
+                        if first.usage is not None:
+                            usage = self._count(route, first.usage)
+                        if wants_usage or not first.usage_only:
+                            yield first
+                    async for chunk in chunks:  # (per relayed read: kept short)
+                        if chunk.usage is not None:
+                            usage = self._count(route, chunk.usage)
+                        if wants_usage or not chunk.usage_only:
                             yield chunk
         finally:
             await self._settle(admission, usage)
 
-    def _passes(self, route: Route, chunk: StreamChunk, wants_usage: bool) -> bool:
-        """Count a chunk's usage; whether it goes on to the client."""
-        if chunk.usage is not None:
-            self._metrics.count_tokens(route.model, chunk.usage.prompt_tokens,
-                                       chunk.usage.completion_tokens)
-        return wants_usage or not chunk.usage_only
+    def _count(self, route: Route, usage: Usage) -> Usage:
+        self._metrics.count_tokens(route.model, usage.prompt_tokens, usage.completion_tokens)
+        return usage
 
     async def embed(self, route: Route, request: EmbeddingRequest, meter: Meter | None = None
                     ) -> ChatResult:

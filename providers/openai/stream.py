@@ -4,14 +4,17 @@ The upstream already writes the SSE that the client wants, so the bytes of each 
 as they came, several events in one ``StreamChunk`` (``sse``), when they are plainly that:
 whole ``data: {...}`` lines, none of which may carry usage (every ``"usage"`` in them is
 ``"usage":null``) or an error, nor be ``[DONE]``. Such events are not parsed: a plain chunk's
-JSON says nothing the gateway needs. Anything else (a read that ends mid-event, usage, an
-error, ``[DONE]``, CR line ends, comments, ``event:`` lines) goes through the SSE decoder and
+JSON says nothing the gateway needs. When only a read's first events are plain (the read
+ends mid-event, or with the usage chunk and ``[DONE]``: a long answer read in big pieces
+ends so), those pass as bytes and the rest is decoded. Anything else (usage, an error,
+``[DONE]``, CR line ends, comments, ``event:`` lines) goes through the SSE decoder and
 ``from_upstream_chunk`` one event at a time, as every event did before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 
 from wire.openai import StreamChunk
 from wire.sse import SSEDecoder
@@ -20,6 +23,9 @@ _USAGE = b'"usage"'
 _USAGE_NULL = b'"usage":null'
 _USAGE_NULL_FIELD = b',"usage":null'
 _BETWEEN = b"}\n\ndata: {"  # the end of one plain event and the start of the next
+_END = b"}\n\n"
+# Where plain events stop at the latest: usage, an error, [DONE].
+_NOT_PLAIN = re.compile(rb'"usage":(?!null)|"error"|\[DONE\]')
 
 
 def plain_events(data: bytes) -> bool:
@@ -29,6 +35,15 @@ def plain_events(data: bytes) -> bool:
     return (data.startswith(b"data: {") and data.endswith(b"}\n\n")
             and data.count(b"\n") == 2 * data.count(_BETWEEN) + 2
             and b'"error"' not in data and data.count(_USAGE) == data.count(_USAGE_NULL))
+
+
+def plain_prefix(data: bytes) -> int:
+    """The length of the longest start of ``data`` made of whole plain events (0: none)."""
+    found = _NOT_PLAIN.search(data)
+    end = data.rfind(_END, 0, found.start() if found else len(data)) + len(_END)
+    if end < len(_END) or not plain_events(data[:end]):
+        return 0
+    return end
 
 
 class UpstreamEvents:
@@ -45,14 +60,29 @@ class UpstreamEvents:
         self._wants_usage = client_wants_usage
         self.done = False
 
-    def feed(self, data: bytes) -> Iterator[StreamChunk]:
+    def feed(self, data: bytes) -> Iterable[StreamChunk]:
+        """The chunks ``data`` completes; those after a plain start are decoded lazily, so
+        that the chunks before an error event still go out before it is raised."""
         if self.done:
-            return
-        if self._decoder.idle and plain_events(data):
-            if not self._wants_usage and _USAGE in data:
-                data = data.replace(_USAGE_NULL_FIELD, b"")
-            yield StreamChunk(b"", sse=data)
-            return
+            return ()
+        if self._decoder.idle:
+            if plain_events(data):
+                return (self._relayed(data),)
+            cut = plain_prefix(data)
+            if cut:
+                return self._then_decoded(self._relayed(data[:cut]), data[cut:])
+        return self._decoded(data)
+
+    def _relayed(self, data: bytes) -> StreamChunk:
+        if not self._wants_usage and _USAGE in data:
+            data = data.replace(_USAGE_NULL_FIELD, b"")
+        return StreamChunk(b"", sse=data)
+
+    def _then_decoded(self, first: StreamChunk, data: bytes) -> Iterator[StreamChunk]:
+        yield first
+        yield from self._decoded(data)
+
+    def _decoded(self, data: bytes) -> Iterator[StreamChunk]:
         for event in self._decoder.feed(data):
             if event.data == b"[DONE]":
                 self.done = True
