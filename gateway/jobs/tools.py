@@ -110,7 +110,7 @@ class Tools:
         await report(0.0, "reading")
         text = await self._document(args)
         await report(0.2, "reading")
-        parts = await self._chunks(text, args["model"])
+        parts = await self.chunks(text, [args["model"]])
         schema: dict[str, Any] | None = args.get("schema")
         answers: list[str] = []
         data: list[Any] = []
@@ -149,20 +149,23 @@ class Tools:
             lambda provider, model: provider.ocr(body, model), what="OCR")
         return result.text
 
-    async def _chunks(self, text: str, model: str) -> list[str]:
-        """The document in pieces that fit the model: at most ``chunk_tokens``, and at most
-        half its context window (the rest: the prompt, the schema, the answer), counted with
-        the model's own tokenizer where it has one (a loaded local model), else tiktoken; in a
-        thread (a long document is many counts)."""
-        route = self.router.resolve(model)
-        deployment = route.deployments[0]
-        budget = self.chunk_tokens
-        window = context_window(deployment.config, deployment.upstream_model(route.model))
-        if window is not None:
-            budget = max(MIN_CHUNK_TOKENS, min(budget, window // 2))
+    async def chunks(self, text: str, models: list[str]) -> list[str]:
+        """A document in pieces that fit every one of the models: at most ``chunk_tokens``,
+        and at most half of each one's context window (the rest: the prompt, the schema, the
+        answer), counted with a lone model's own tokenizer where it has one (a loaded local
+        model), else tiktoken; in a thread (a long document is many counts)."""
+        budget, count = self.chunk_tokens, None
+        for model in models:
+            route = self.router.resolve(model)
+            deployment = route.deployments[0]
+            window = context_window(deployment.config, deployment.upstream_model(route.model))
+            if window is not None:
+                budget = max(MIN_CHUNK_TOKENS, min(budget, window // 2))
+            if len(models) == 1:
+                count = _own_counter(deployment.provider, route.model)
         await self.tokens.ready()
-        count = _own_counter(deployment.provider, route.model) or self.tokens.count_text
-        return await asyncio.to_thread(extract.chunks, text, budget, count)
+        return await asyncio.to_thread(extract.chunks, text, budget,
+                                       count or self.tokens.count_text)
 
     async def _ask(self, args: dict[str, Any], messages: list[dict[str, str]],
                    schema: dict[str, Any] | None) -> tuple[str, Any]:
