@@ -153,3 +153,35 @@ def test_a_jobs_tokens_are_charged_to_its_keys_tpm(make_gateway: GatewayFactory,
     # the master key (no key limits) is not limited by it
     assert httpx.post(f"{url}/v1/chat/completions", headers=ADMIN, json=chat,
                       timeout=30).status_code == 200
+
+
+def test_chunks_fit_the_models_context_window(make_gateway: GatewayFactory,
+                                              fake_openai: FakeOpenAI) -> None:
+    """Without a small ``jobs.chunk_tokens``, a model with a 400-token window still gets the
+    document in parts of at most half of it."""
+    url = make_gateway({"models": [
+        {"name": "small", "provider": "openai-compatible", "model": "json-answer",
+         "api_base": fake_openai.url, "retries": 0, "context_window": 400}]})  # type: ignore[attr-defined]
+    lines = [f"Line {i} of the long report says nothing of note." for i in range(120)]
+    lines[0] = 'ANSWER: {"invoice": "INV-3", "total": 1}'
+    before = fake_openai.calls.get("json-answer", 0)
+    job = submit(url, {"file": ("long.txt", "\n".join(lines).encode(), "text/plain")},
+                 model="small", schema=orjson.dumps(SCHEMA).decode())
+    assert job["status"] == "succeeded", job
+    assert fake_openai.calls["json-answer"] - before >= 4  # ~1,450 tokens in parts of 200
+    for request in fake_openai.requests[-4:]:
+        assert len(request["messages"][-1]["content"]) < 2000
+
+
+def test_the_models_own_tokenizer_counts_a_chunk() -> None:
+    """A provider with its own tokenizer counts the text (its template's overhead taken off)."""
+    from gateway.jobs.tools import _own_counter
+    from wire.openai import ChatRequest
+
+    class Words:  # a TokenCounter: 3 tokens of template, one per word
+        def count_prompt_tokens(self, request: ChatRequest) -> int | None:
+            return 3 + sum(len(str(m.content or "").split()) for m in request.messages)
+
+    count = _own_counter(Words(), "m")
+    assert count is not None and count("one two three") == 3 and count("") == 0
+    assert _own_counter(object(), "m") is None

@@ -1,5 +1,6 @@
 """Meeting minutes: each model summarizes the transcript in parallel (chunk by chunk when it
-is longer than ``jobs.chunk_tokens``, then the parts), and the first model combines them.
+is longer than ``jobs.chunk_tokens`` or half a model's window, then the parts: Tools.chunks),
+and the first model combines them.
 With an audio file the transcript is made first (the transcribe job's work)."""
 
 from __future__ import annotations
@@ -29,9 +30,8 @@ class Summarizer:
         if args.get("input"):  # an audio file: transcribed first (a third of the job)
             transcript = await self._tools.transcript(args, report, 0.3)
             text, start = str(transcript.get("text", "")), 0.3
-        await self._tools.tokens.ready()
-        parts = extract.chunks(text, self._tools.chunk_tokens, self._tools.tokens.count_text)
         models: list[str] = args["models"]
+        parts = await self._tools.chunks(text, models)
         steps = len(models) * (len(parts) + (len(parts) > 1)) + 1
         done = [0]
 

@@ -5,7 +5,7 @@ job carries the key, never the bytes), deleted by the engine once the job has en
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,15 +18,17 @@ from gateway.jobs import extract
 from gateway.jobs.charges import KeyCharges, job_key
 from gateway.jobs.engine import JobFailed, JobFunction, Report
 from gateway.jobs.inputs import Inputs
+from gateway.prompts.context import context_window
 from gateway.routing.router import Router
 from gateway.tokens import TokenEstimator
-from providers.base import OCRProvider, Transcriber
+from providers.base import OCRProvider, TokenCounter, Transcriber
 from wire.audio import AudioAnswer, parse_transcription
 from wire.errors import InvalidRequest
 from wire.openai import ChatRequest, Usage
 from wire.tools import OCRRequest, ToolFile
 from wire.uploads import UploadedFile
 
+MIN_CHUNK_TOKENS = 100  # (a tiny context window still gets pieces of some length)
 
 @dataclass(frozen=True, slots=True)
 class Tools:
@@ -108,8 +110,7 @@ class Tools:
         await report(0.0, "reading")
         text = await self._document(args)
         await report(0.2, "reading")
-        await self.tokens.ready()
-        parts = extract.chunks(text, self.chunk_tokens, self.tokens.count_text)
+        parts = await self.chunks(text, [args["model"]])
         schema: dict[str, Any] | None = args.get("schema")
         answers: list[str] = []
         data: list[Any] = []
@@ -147,6 +148,24 @@ class Tools:
             OCRProvider,  # type: ignore[type-abstract]  # a runtime-checkable Protocol
             lambda provider, model: provider.ocr(body, model), what="OCR")
         return result.text
+
+    async def chunks(self, text: str, models: list[str]) -> list[str]:
+        """A document in pieces that fit every one of the models: at most ``chunk_tokens``,
+        and at most half of each one's context window (the rest: the prompt, the schema, the
+        answer), counted with a lone model's own tokenizer where it has one (a loaded local
+        model), else tiktoken; in a thread (a long document is many counts)."""
+        budget, count = self.chunk_tokens, None
+        for model in models:
+            route = self.router.resolve(model)
+            deployment = route.deployments[0]
+            window = context_window(deployment.config, deployment.upstream_model(route.model))
+            if window is not None:
+                budget = max(MIN_CHUNK_TOKENS, min(budget, window // 2))
+            if len(models) == 1:
+                count = _own_counter(deployment.provider, route.model)
+        await self.tokens.ready()
+        return await asyncio.to_thread(extract.chunks, text, budget,
+                                       count or self.tokens.count_text)
 
     async def _ask(self, args: dict[str, Any], messages: list[dict[str, str]],
                    schema: dict[str, Any] | None) -> tuple[str, Any]:
@@ -206,3 +225,22 @@ async def _follow(decoded: list[float], report: Report, every_s: float = 0.25) -
         if decoded[0] > last:
             last = decoded[0]
             await report(0.05 + 0.94 * last, "transcribing")
+
+
+def _own_counter(provider: object, model: str) -> Callable[[str], int] | None:
+    """A text's tokens with the model's own tokenizer (its chat template's overhead for one
+    message taken off), when the provider has one loaded now."""
+    if not isinstance(provider, TokenCounter):
+        return None
+
+    def tokens(text: str) -> int | None:
+        return provider.count_prompt_tokens(ChatRequest.parse(
+            {"model": model, "messages": [{"role": "user", "content": text}]}))
+
+    overhead = tokens("")
+    if overhead is None:
+        return None
+
+    def count(text: str) -> int:
+        return max(0, (tokens(text) or overhead) - overhead)
+    return count
