@@ -3,7 +3,6 @@ answer."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -20,7 +19,13 @@ from gateway.guardrails.restore import restore_body, restored
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import context_window
 from gateway.prompts.prepare import GATEWAY_FIELDS, Fits, prepare, remember, remembered
-from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
+from gateway.routes.common import (
+    ModelCall,
+    authorized_call,
+    first_chunk,
+    parse,
+    until_disconnected,
+)
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState
 from wire.errors import GatewayError
@@ -171,35 +176,21 @@ async def _replayed(call: ModelCall[ChatRequest], answer: bytes
 async def open_stream(request: Request, call: ModelCall[ChatRequest], cached: Lookup | None
                       ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None],
                                  dict[str, str]]:
-    """Open the stream and wait for its first chunk, so that an upstream failing before it
-    answers gets a plain HTTP error (the call's reservation released); the caller then relays
-    every chunk the moment it arrives, and settles the call when the stream ends."""
+    """Open the stream (recorded for the cache, remembered in a conversation, guardrail values
+    restored) and wait for its first chunk (``first_chunk``)."""
     headers = {**call.ticket.headers, **(cached.headers if cached else {})}
-    try:
-        chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
-                                            meter=call.meter)
-        if cached is not None and cached.saving:
-            chunks = cached.record(chunks)
-        prepared = call.prepared
-        if prepared is not None:
-            if prepared.conversation is not None:
-                chunks = remembered(chunks, call.gateway.conversations, prepared)
-            if prepared.placeholders:
-                chunks = restored(chunks, prepared.placeholders)
-            headers = {**headers, **prepared.headers()}
-        try:
-            first: StreamChunk | None = await until_disconnected(request, anext(chunks, None))
-        except BaseException:
-            await chunks.aclose()
-            raise
-    except BaseException as error:
-        await call.release()
-        if isinstance(error, GatewayError):
-            error.headers.update(headers)
-        raise
-    ttft = request.state.ttft = time.perf_counter() - request.state.started
-    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
-    return first, chunks, headers
+    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
+                                        meter=call.meter)
+    if cached is not None and cached.saving:
+        chunks = cached.record(chunks)
+    prepared = call.prepared
+    if prepared is not None:
+        if prepared.conversation is not None:
+            chunks = remembered(chunks, call.gateway.conversations, prepared)
+        if prepared.placeholders:
+            chunks = restored(chunks, prepared.placeholders)
+        headers = {**headers, **prepared.headers()}
+    return await first_chunk(request, call, chunks, headers), chunks, headers
 
 
 async def _events(call: ModelCall[ChatRequest], first: StreamChunk | None,

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -21,8 +22,8 @@ from gateway.prompts.prepare import Prepared
 from gateway.routing.router import Route as ModelRoute
 from gateway.state import AppState, app_state
 from gateway.store import StoreUnavailable
-from wire.errors import InvalidJSON, InvalidRequest
-from wire.openai import APIRequest, Usage
+from wire.errors import GatewayError, InvalidJSON, InvalidRequest
+from wire.openai import APIRequest, StreamChunk, Usage
 
 T = TypeVar("T")
 R = TypeVar("R", bound=APIRequest)
@@ -181,3 +182,23 @@ async def until_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
     must already have been read. (The request's one watcher: a stream's relay uses it too.)"""
     with watching(request.scope, request.receive):
         return await awaitable
+
+
+async def first_chunk(request: Request, call: ModelCall[Any],
+                      chunks: AsyncGenerator[StreamChunk, None], headers: dict[str, str]
+                      ) -> StreamChunk | None:
+    """Wait for a stream's first chunk, so that an upstream failing before it answers gets a
+    plain HTTP error (after retries and fallbacks): the stream closed, the call's reservation
+    released, ``headers`` on the error. Then the time to first token is counted; the caller
+    relays every further chunk the moment it arrives and settles the call when it ends."""
+    try:
+        first = await until_disconnected(request, anext(chunks, None))
+    except BaseException as error:
+        await chunks.aclose()
+        await call.release()
+        if isinstance(error, GatewayError):
+            error.headers.update(headers)
+        raise
+    ttft = request.state.ttft = time.perf_counter() - request.state.started
+    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
+    return first

@@ -9,7 +9,6 @@ apply as for chat; the response cache does not (a native answer is not a chat co
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.responses.events import EventWriter, encode
 from gateway.responses.native import client_view
 from gateway.responses.output import envelope, from_completion
-from gateway.routes.common import ModelCall, until_disconnected
+from gateway.routes.common import ModelCall, first_chunk, until_disconnected
 from gateway.routing.router import Deployment
 from providers.base import NativeResponder
 from wire.errors import GatewayError, InvalidRequest
@@ -123,21 +122,9 @@ async def _stream(request: Request, call: ModelCall[ChatRequest], attempts: Atte
     """Open the stream and wait for its first event (an upstream failing before it is a plain
     HTTP error, after retries and fallbacks), then relay every event as it comes."""
     headers = dict(call.ticket.headers)
-    try:
-        chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
-                                            meter=call.meter, via=attempts.stream)
-        try:
-            first = await until_disconnected(request, anext(chunks, None))
-        except BaseException:
-            await chunks.aclose()
-            raise
-    except BaseException as error:
-        await call.release()
-        if isinstance(error, GatewayError):
-            error.headers.update(headers)
-        raise
-    ttft = request.state.ttft = time.perf_counter() - request.state.started
-    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
+    chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
+                                        meter=call.meter, via=attempts.stream)
+    first = await first_chunk(request, call, chunks, headers)
     return SSEResponse(_relay(call, attempts, first, chunks, save), headers=headers)
 
 
