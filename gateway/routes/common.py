@@ -202,5 +202,5 @@ async def first_chunk(request: Request, call: ModelCall[Any],
             error.headers.update(headers)
         raise
     ttft = request.state.ttft = time.perf_counter() - request.state.started
-    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
+    call.gateway.metrics.first_token(call.route.model, ttft)
     return first
