@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -124,6 +128,25 @@ class GatewayProcess:
 
     def stop(self) -> None:
         stop_process(self.process)
+
+
+@contextlib.contextmanager
+def replica_pair(folder: Path, models: dict[str, Any], redis: RedisServer, master_key: str
+                 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two ``gateway serve`` processes on one redis-server (flushed first), both with the
+    models.yaml ``models`` (written in ``folder``) and ``master_key``; stopped at the end."""
+    redis.flush()
+    config = folder / "models.yaml"
+    config.write_text(json.dumps(models))  # JSON is YAML
+    env = {"GATEWAY_MASTER_KEY": master_key, "REDIS_URL": redis.url}
+    pair = (GatewayProcess(str(config), env), GatewayProcess(str(config), env))
+    try:
+        for replica in pair:
+            replica.wait_ready()
+        yield pair
+    finally:
+        for replica in pair:
+            replica.stop()
 
 
 def stop_process(process: subprocess.Popen[Any]) -> None:
