@@ -7,7 +7,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -134,6 +134,18 @@ def _freeze_startup_objects() -> tuple[int, int, int]:
     return thresholds
 
 
+async def _close_all(*closers: Callable[[], Awaitable[None]]) -> None:
+    """Close every shared client in turn, each even when one before it fails (as the job
+    engine's does with Redis down): otherwise the upstream HTTP session and the Redis pool
+    after it were left open. A failure is logged as a warning, not raised."""
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:  # one client's failure must not stop the rest
+            log.warning("shutdown: %s failed: %s: %s", getattr(close, "__qualname__", close),
+                        type(exc).__name__, exc)
+
+
 def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
     metrics = Metrics()
@@ -192,13 +204,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 gc.set_threshold(*thresholds)
             if watcher is not None:
                 watcher.cancel()
-            await engine.aclose()
-            await router.aclose()
-            await key_store.aclose()
-            await usage_log.aclose()
-            await quotas.aclose()
-            await http.aclose()
-            await store.aclose()
+            await _close_all(engine.aclose, router.aclose, key_store.aclose,
+                             usage_log.aclose, quotas.aclose, http.aclose, store.aclose)
 
     max_body = int(config.server.max_body_mb * 1024 * 1024)
     return Starlette(
