@@ -75,12 +75,14 @@ class Settings:
     master_key: str | None = None
     redis_url: str | None = None
     log_format: str = "text"  # "json": one JSON line per request too (gateway/logs.py)
+    log_skip_paths: frozenset[str] = frozenset(logs.DEFAULT_SKIP_PATHS)  # --log-skip-paths
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(master_key=os.environ.get("GATEWAY_MASTER_KEY") or None,
                    redis_url=os.environ.get("REDIS_URL") or None,
-                   log_format=os.environ.get("GATEWAY_LOG_FORMAT") or "text")
+                   log_format=os.environ.get("GATEWAY_LOG_FORMAT") or "text",
+                   log_skip_paths=logs.skip_paths(os.environ.get("GATEWAY_LOG_SKIP_PATHS")))
 
 
 async def _gateway_error(request: Request, exc: Exception) -> Response:
@@ -216,7 +218,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 *console_routes.routes, *doc_pages.routes()],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body,
-                               request_log=RequestLog() if settings.log_format == "json"
+                               request_log=RequestLog(skip=settings.log_skip_paths)
+                               if settings.log_format == "json"
                                else None)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
