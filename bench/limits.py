@@ -21,18 +21,16 @@ prints req/s and p50/p99 for each and the p50 each adds to ``off``; target <= 0.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import statistics
 import sys
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_gateway import make_key, start_bench_gateway
 from overhead import (
     KEY,
     WARMUP_S,
@@ -42,7 +40,6 @@ from overhead import (
     free_port,
     run_bench,
     start_upstream,
-    wait_http,
     wrk_numbers,
 )
 
@@ -61,37 +58,6 @@ def start_redis(procs: Processes, workdir: Path) -> str:
     return f"redis://127.0.0.1:{port}/0"
 
 
-def start_gateway(procs: Processes, workdir: Path, upstream: Target, name: str,
-                  redis_url: str | None, cache: bool) -> Target:
-    config: dict[str, Any] = {"models": [{
-        "name": "bench", "provider": "openai-compatible", "model": "bench",
-        "api_base": f"{upstream.base_url}/v1", "api_key": "sk-x"}]}
-    if cache:
-        config["cache"] = {"mode": "all", "ttl_s": 600}
-    path = workdir / f"{name}.yaml"
-    path.write_text(json.dumps(config))  # JSON is YAML
-    env = {**os.environ, "GATEWAY_MASTER_KEY": KEY}
-    env.pop("REDIS_URL", None)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-    port, log = free_port(), workdir / f"{name}.log"
-    proc = procs.start([sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(path),
-                        "--port", str(port)], log, env=env)
-    target = Target(name, f"http://127.0.0.1:{port}", proc.pid)
-    wait_http(f"{target.base_url}/health", proc, log, f"the {name} gateway")
-    return target
-
-
-def make_key(target: Target) -> str:
-    request = urllib.request.Request(
-        f"{target.base_url}/v1/keys", method="POST",
-        data=json.dumps({"name": "bench", "rpm": 10**9, "tpm": 10**12}).encode(),
-        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        key: str = json.load(response)["key"]
-    return key
-
-
 def run_wrk(target: Target, key: str, duration: int) -> dict[str, Any]:
     numbers = wrk_numbers(["wrk", "-t1", "-c1", f"-d{duration}s", "-s", str(LUA_SCRIPT),
                            f"{target.base_url}/v1/chat/completions", "--", key], duration)
@@ -104,10 +70,13 @@ def run_wrk(target: Target, key: str, duration: int) -> dict[str, Any]:
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
     upstream = start_upstream(procs, workdir, "starlette")
     redis_url = start_redis(procs, workdir)
-    targets = [(start_gateway(procs, workdir, upstream, "off", None, False), KEY)]
+    targets = [(start_bench_gateway(procs, workdir, upstream, "off",
+                                    env={"REDIS_URL": None}), KEY)]
     for name, cache in (("limits", False), ("limits+cache", True)):
-        target = start_gateway(procs, workdir, upstream, name, redis_url, cache)
-        targets.append((target, make_key(target)))
+        target = start_bench_gateway(procs, workdir, upstream, name,
+                                     config={"cache": {"mode": "all", "ttl_s": 600}} if cache
+                                     else None, env={"REDIS_URL": redis_url})
+        targets.append((target, make_key(target, rpm=10**9, tpm=10**12)))
     print(f"wrk -c1, {args.duration}s per run after a {WARMUP_S}s warm-up, a new question "
           f"every request, {args.rounds} rounds", flush=True)
     for target, key in targets:

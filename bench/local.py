@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -142,21 +143,29 @@ async def gateway_runs(url: str, args: argparse.Namespace) -> list[Run]:
         return [(await stream(http, run, args.max_tokens))[0] for run in range(args.runs + 1)][1:]
 
 
-def start_gateway(workdir: Path, args: argparse.Namespace) -> tuple[subprocess.Popen[bytes], str]:
-    config = workdir / "models.yaml"  # JSON is YAML
-    config.write_text(json.dumps({"models": [{
-        "name": "bench", "provider": "llama-cpp", "path": str(args.model), "n_ctx": args.n_ctx,
-        "n_threads": args.threads, "preload": True, "max_queue": CLIENTS}]}))
-    port, log = free_port(), workdir / "gateway.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("GATEWAY_MASTER_KEY", "REDIS_URL")}
-    env["PYTHONPATH"] = str(ROOT)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config),
-                                 "--port", str(port), "--log-level", "warning"],
-                                stdout=out, stderr=out, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/health", proc, log, "the gateway")
-    return proc, url
+@contextlib.contextmanager
+def served(deployment: dict[str, Any], prefix: str
+           ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """``gateway serve`` with this one deployment (no master key, no Redis), in a temporary
+    folder named with ``prefix``, until the block ends: its process and URL."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        config, log = Path(tmp) / "models.yaml", Path(tmp) / "gateway.log"
+        config.write_text(json.dumps({"models": [deployment]}))  # JSON is YAML
+        port = free_port()
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("GATEWAY_MASTER_KEY", "REDIS_URL")}
+        env["PYTHONPATH"] = str(ROOT)
+        with log.open("wb") as out:
+            proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config",
+                                     str(config), "--port", str(port), "--log-level", "warning"],
+                                    stdout=out, stderr=out, env=env, start_new_session=True)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_http(f"{url}/health", proc, log, "the gateway")
+            yield proc, url
+        finally:
+            proc.terminate()
+            proc.wait(20)
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -221,13 +230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if not args.parallel_only:
             bare, floor = bare_runs(args)
-            with tempfile.TemporaryDirectory(prefix="gateway-bench-local-") as tmp:
-                proc, url = start_gateway(Path(tmp), args)
-                try:
-                    gateway = asyncio.run(gateway_runs(url, args))
-                finally:
-                    proc.terminate()
-                    proc.wait(20)
+            deployment = {"name": "bench", "provider": "llama-cpp", "path": str(args.model),
+                          "n_ctx": args.n_ctx, "n_threads": args.threads, "preload": True,
+                          "max_queue": CLIENTS}
+            with served(deployment, "gateway-bench-local-") as (_, url):
+                gateway = asyncio.run(gateway_runs(url, args))
             result = report(bare, floor, gateway)
         result["parallel"] = local_parallel.run(args)
     except BenchError as exc:

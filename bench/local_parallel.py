@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -31,8 +30,8 @@ from typing import Any
 
 import httpx
 
-from bench.local import CLIENTS, ROOT, stream
-from bench.overhead import BenchError, free_port, wait_http
+from bench.local import CLIENTS, ROOT, served, stream
+from bench.overhead import BenchError
 
 AGGREGATE_TARGET = 1.7
 TTFT_TARGET_S = 0.3
@@ -83,21 +82,6 @@ def memory(pid: int, model: Path) -> dict[str, float]:
             "model_file_rss": mapped["Rss"], "model_file_pss": mapped["Pss"]}
 
 
-def start(workdir: Path, deployment: dict[str, Any]) -> tuple[subprocess.Popen[bytes], str]:
-    config = workdir / "models.yaml"  # JSON is YAML
-    config.write_text(json.dumps({"models": [deployment]}))
-    port, log = free_port(), workdir / "gateway.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("GATEWAY_MASTER_KEY", "REDIS_URL")}
-    env["PYTHONPATH"] = str(ROOT)
-    with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--config", str(config),
-                                 "--port", str(port), "--log-level", "warning"],
-                                stdout=out, stderr=out, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    wait_http(f"{url}/health", proc, log, "the gateway")
-    return proc, url
-
-
 async def health_while(http: httpx.AsyncClient, done: asyncio.Event) -> dict[str, float]:
     """Milliseconds that ``/health`` takes, asked every 50 ms until ``done``: median and max."""
     times = []
@@ -136,15 +120,10 @@ def measure(provider: str, path: Path, parallel: int, threads: int, args: argpar
     deployment = {"name": "bench", "provider": provider, "path": str(path), "n_ctx": args.n_ctx,
                   "n_threads": threads, "parallel": parallel, "preload": True,
                   "max_queue": CLIENTS}
-    with tempfile.TemporaryDirectory(prefix="gateway-bench-parallel-") as tmp:
-        proc, url = start(Path(tmp), deployment)
-        try:
-            result.clients, result.aggregate_tps, result.health_ms = asyncio.run(
-                four_clients(url, args.max_tokens))
-            result.memory_mib = memory(proc.pid, path)
-        finally:
-            proc.terminate()
-            proc.wait(20)
+    with served(deployment, "gateway-bench-parallel-") as (proc, url):
+        result.clients, result.aggregate_tps, result.health_ms = asyncio.run(
+            four_clients(url, args.max_tokens))
+        result.memory_mib = memory(proc.pid, path)
     return result
 
 
@@ -236,13 +215,8 @@ def embeddings(args: argparse.Namespace) -> dict[str, float]:
     deployment = {"name": "bench-embed", "provider": "llama-cpp", "path": str(args.model),
                   "n_ctx": args.n_ctx, "n_threads": args.threads, "embedding": True,
                   "preload": True}
-    with tempfile.TemporaryDirectory(prefix="gateway-bench-embed-") as tmp:
-        proc, url = start(Path(tmp), deployment)
-        try:
-            rates = asyncio.run(embed_rates(url, args.runs))
-        finally:
-            proc.terminate()
-            proc.wait(20)
+    with served(deployment, "gateway-bench-embed-") as (_, url):
+        rates = asyncio.run(embed_rates(url, args.runs))
     print(f"\nembeddings, {len(TEXTS)} short texts, n_threads {args.threads}: one request with "
           f"the list {rates['list_inputs_per_s']:.0f} inputs/s; one request per text "
           f"{rates['one_by_one_inputs_per_s']:.0f} inputs/s")

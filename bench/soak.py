@@ -30,35 +30,12 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_gateway import make_key, start_bench_gateway
 from open_streams import hold, resident_kb
-from overhead import (
-    KEY,
-    BenchError,
-    Processes,
-    Target,
-    free_port,
-    run_bench,
-    start_upstream,
-    wait_http,
-)
+from overhead import KEY, BenchError, Processes, Target, run_bench, start_upstream
 
 CHAT = "/v1/chat/completions"
 MAX_GROWTH = 0.05
-
-
-def start_gateway(procs: Processes, workdir: Path, upstream: Target) -> Target:
-    config = workdir / "models.yaml"  # JSON is YAML
-    config.write_text(json.dumps({
-        "models": [{"name": "bench", "provider": "openai-compatible", "model": "bench",
-                    "api_base": f"{upstream.base_url}/v1", "api_key": "sk-x"}],
-        "server": {"max_body_mb": 64}}))
-    port, log = free_port(), workdir / "gateway.log"
-    proc = procs.start([sys.executable, "-m", "gateway.cli.main", "serve", "--config",
-                        str(config), "--port", str(port)], log,
-                       env={**os.environ, "GATEWAY_MASTER_KEY": KEY})
-    target = Target("gateway", f"http://127.0.0.1:{port}", proc.pid)
-    wait_http(f"{target.base_url}/health", proc, log, "the gateway")
-    return target
 
 
 def in_flight(target: Target) -> float:
@@ -103,12 +80,10 @@ def _gap(stamps: list[list[float]], start: float, end: float) -> float:
     return worst * 1000
 
 
-async def big_prompt(target: Target, megabytes: int) -> dict[str, Any]:
+async def big_prompt(target: Target, megabytes: int, key: str) -> dict[str, Any]:
+    """``key``: a virtual key with a tpm limit of 10**9 (so its tokens are counted)."""
     admin = {"authorization": f"Bearer {KEY}"}
     async with aiohttp.ClientSession(headers=admin) as session:
-        async with session.post(f"{target.base_url}/v1/keys",
-                                json={"name": "soak", "tpm": 10**9}) as response:
-            key = (await response.json())["key"]
         words = ("lorem ipsum dolor sit amet, consectetur adipiscing elit " * 20_000)
         text = (words * (megabytes * 1024 * 1024 // len(words) + 1))[:megabytes * 1024 * 1024]
         payload = json.dumps({"model": "bench", "messages": [{"role": "user",
@@ -185,10 +160,12 @@ def memory(target: Target, count: int) -> dict[str, Any]:
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
     upstream = start_upstream(procs, workdir, "raw")
-    target = start_gateway(procs, workdir, upstream)
+    target = start_bench_gateway(procs, workdir, upstream,
+                                 config={"server": {"max_body_mb": 64}})
     print(f"load before: {os.getloadavg()[0]:.2f}")
     report = {"streams": streams(target, args.streams),
-              "big_prompt": asyncio.run(big_prompt(target, args.prompt_mb)),
+              "big_prompt": asyncio.run(big_prompt(target, args.prompt_mb,
+                                                   make_key(target, tpm=10**9))),
               "memory": memory(target, args.requests)}
     print(f"load after: {os.getloadavg()[0]:.2f}")
     return report

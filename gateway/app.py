@@ -7,7 +7,7 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -71,12 +71,14 @@ class Settings:
     master_key: str | None = None
     redis_url: str | None = None
     log_format: str = "text"  # "json": one JSON line per request too (gateway/logs.py)
+    log_skip_paths: frozenset[str] = frozenset(logs.DEFAULT_SKIP_PATHS)  # --log-skip-paths
 
     @classmethod
     def from_env(cls) -> Settings:
         return cls(master_key=os.environ.get("GATEWAY_MASTER_KEY") or None,
                    redis_url=os.environ.get("REDIS_URL") or None,
-                   log_format=os.environ.get("GATEWAY_LOG_FORMAT") or "text")
+                   log_format=os.environ.get("GATEWAY_LOG_FORMAT") or "text",
+                   log_skip_paths=logs.skip_paths(os.environ.get("GATEWAY_LOG_SKIP_PATHS")))
 
 
 def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
@@ -100,6 +102,18 @@ def _freeze_startup_objects() -> tuple[int, int, int]:
     thresholds = gc.get_threshold()
     gc.set_threshold(max(thresholds[0], YOUNG_GC_THRESHOLD), *thresholds[1:])
     return thresholds
+
+
+async def _close_all(*closers: Callable[[], Awaitable[None]]) -> None:
+    """Close every shared client in turn, each even when one before it fails (as the job
+    engine's does with Redis down): otherwise the upstream HTTP session and the Redis pool
+    after it were left open. A failure is logged as a warning, not raised."""
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:  # one client's failure must not stop the rest
+            log.warning("shutdown: %s failed: %s: %s", getattr(close, "__qualname__", close),
+                        type(exc).__name__, exc)
 
 
 def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starlette:
@@ -160,13 +174,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 gc.set_threshold(*thresholds)
             if watcher is not None:
                 watcher.cancel()
-            await engine.aclose()
-            await router.aclose()
-            await key_store.aclose()
-            await usage_log.aclose()
-            await quotas.aclose()
-            await http.aclose()
-            await store.aclose()
+            await _close_all(engine.aclose, router.aclose, key_store.aclose,
+                             usage_log.aclose, quotas.aclose, http.aclose, store.aclose)
 
     max_body = int(config.server.max_body_mb * 1024 * 1024)
     return App(
@@ -177,7 +186,8 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                 *console_routes.routes, *doc_pages.routes()],
         middleware=[*cors_middleware(config.server.cors_allow_origins),
                     Middleware(GatewayMiddleware, metrics=metrics, max_body_bytes=max_body,
-                               request_log=RequestLog() if settings.log_format == "json"
+                               request_log=RequestLog(skip=settings.log_skip_paths)
+                               if settings.log_format == "json"
                                else None)],
         lifespan=lifespan,
     )

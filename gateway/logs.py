@@ -1,5 +1,6 @@
 """Log output: plain text (the default) or one JSON object per line (``--log-format json``),
-and the one line per answered request that the JSON format adds.
+the one line per answered request that the JSON format adds (but for the successful answers
+on ``--log-skip-paths``: health checks, Prometheus scrapes), and one line per ended job.
 
 The request line is built only when the JSON format is on: the middleware holds a
 ``RequestLog`` then, and ``None`` otherwise, so the text format costs the request path
@@ -20,6 +21,18 @@ import orjson
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 request_log = logging.getLogger("gateway.request")
+job_log = logging.getLogger("gateway.job")
+
+# The paths whose successful answers the request line (and uvicorn's access log) leave out:
+# health checks and Prometheus scrapes, every few seconds, drown the lines that matter.
+DEFAULT_SKIP_PATHS = ("/health", "/health/ready", "/metrics")
+
+
+def skip_paths(text: str | None) -> frozenset[str]:
+    """``--log-skip-paths`` (comma-separated; "" for none) as a set; None: the default."""
+    if text is None:
+        return frozenset(DEFAULT_SKIP_PATHS)
+    return frozenset(path.strip() for path in text.split(",") if path.strip())
 
 
 class JsonFormatter(logging.Formatter):
@@ -54,26 +67,50 @@ def setup(level: str, log_format: str) -> None:
     logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
-def uvicorn_config(log_format: str) -> dict[str, Any]:
+class SkipPaths(logging.Filter):
+    """uvicorn's access log without the successful answers on ``paths`` (its records' args
+    are client, method, path with query, HTTP version, status)."""
+
+    def __init__(self, paths: frozenset[str]) -> None:
+        super().__init__()
+        self.paths = paths
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if not self.paths or not isinstance(args, tuple) or len(args) != 5:
+            return True
+        path, status = str(args[2]).partition("?")[0], args[4]
+        return not (path in self.paths and isinstance(status, int) and status < 400)
+
+
+def uvicorn_config(log_format: str, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
     """uvicorn's own ``log_config``: its default for text; for JSON, its loggers (startup,
-    errors and, with ``--access-log``, the access log) write JSON lines too."""
+    errors and, with ``--access-log``, the access log) write JSON lines too. Either way the
+    access log leaves out the successful answers on the ``skip`` paths."""
+    import copy
+
     from uvicorn.config import LOGGING_CONFIG
 
+    config: dict[str, Any]
     if log_format != "json":
-        return LOGGING_CONFIG
-    handler = {"formatter": "json", "class": "logging.StreamHandler",
-               "stream": "ext://sys.stderr"}
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "formatters": {"json": {"()": JsonFormatter}},
-        "handlers": {"json": handler},
-        "loggers": {
-            "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"level": "INFO"},
-            "uvicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
-        },
-    }
+        config = copy.deepcopy(LOGGING_CONFIG)
+    else:
+        handler = {"formatter": "json", "class": "logging.StreamHandler",
+                   "stream": "ext://sys.stderr"}
+        config = {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "formatters": {"json": {"()": JsonFormatter}},
+            "handlers": {"json": handler},
+            "loggers": {
+                "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
+                "uvicorn.error": {"level": "INFO"},
+                "uvicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            },
+        }
+    config["filters"] = {"skip_paths": {"()": SkipPaths, "paths": skip}}
+    config["loggers"]["uvicorn.access"]["filters"] = ["skip_paths"]
+    return config
 
 
 class _Usage(Protocol):
@@ -113,14 +150,18 @@ class ModelCallView(Protocol):
 
 
 class RequestLog:
-    """Writes the line of each answered request to the ``gateway.request`` logger (info)."""
+    """Writes the line of each answered request to the ``gateway.request`` logger (info),
+    but for the successful answers on the ``skip`` paths (``--log-skip-paths``)."""
 
-    def __init__(self, logger: logging.Logger = request_log) -> None:
+    def __init__(self, logger: logging.Logger = request_log,
+                 skip: frozenset[str] = frozenset(DEFAULT_SKIP_PATHS)) -> None:
         self.logger = logger
+        self.skip = skip
 
     def emit(self, method: str, endpoint: str, status: int, seconds: float,
              state: dict[str, Any]) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
+        if not self.logger.isEnabledFor(logging.INFO) or (
+                status < 400 and endpoint in self.skip):
             return
         fields = request_fields(method, endpoint, status, seconds, state)
         self.logger.info("%s %s %d", method, endpoint, status, extra={"fields": fields})
@@ -151,3 +192,40 @@ def request_fields(method: str, endpoint: str, status: int, seconds: float,
             fields["completion_tokens"] = usage.completion_tokens
             fields["cost_usd"] = round(call.cost_usd, 10)
     return fields
+
+
+class _Job(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def tool(self) -> str: ...
+    @property
+    def owner(self) -> str | None: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def error(self) -> dict[str, Any] | None: ...
+
+
+class _Tokens(Protocol):
+    prompt: int
+    completion: int
+
+
+class JobLog:
+    """Writes one line per ended job to the ``gateway.job`` logger (info): its id, kind,
+    status, seconds run, key id, tokens and error code; never its input, arguments or
+    result."""
+
+    def __init__(self, logger: logging.Logger = job_log) -> None:
+        self.logger = logger
+
+    def emit(self, job: _Job, seconds: float, tokens: _Tokens) -> None:
+        if not self.logger.isEnabledFor(logging.INFO):
+            return
+        fields = {"job_id": job.id, "kind": job.tool, "status": job.status,
+                  "duration_ms": round(seconds * 1000, 3), "key_id": job.owner,
+                  "prompt_tokens": tokens.prompt, "completion_tokens": tokens.completion,
+                  "error": (job.error or {}).get("code")}
+        self.logger.info("job %s %s %s", job.id, job.tool, job.status,
+                         extra={"fields": fields})

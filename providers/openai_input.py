@@ -8,14 +8,16 @@ vendor cannot do is a 400 ``invalid_value`` naming the field, never silently dro
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
 from wire.errors import InvalidRequest
 from wire.openai import ChatRequest, Message
+
+T = TypeVar("T")
 
 # OpenAI request fields no translated provider honours, and the value that means "not used".
 _NEVER_SUPPORTED: dict[str, Any] = {
@@ -174,6 +176,30 @@ def tool_result_name(message: Message, names: dict[str, str], where: str) -> str
         raise InvalidRequest("A tool message's 'tool_call_id' must name a tool call of an "
                              "earlier assistant message.", param=f"{where}.tool_call_id")
     return name
+
+
+def alternating_turns(request: ChatRequest, provider: str,
+                      parts: Callable[[Message, str, dict[str, str]], list[T]]
+                      ) -> list[tuple[bool, list[T]]]:
+    """The turns of a request for a vendor that wants the user's and the assistant's turns
+    alternating: system and developer messages left out (the vendor takes them elsewhere),
+    the legacy 'function' role refused, each other message's parts made by
+    ``parts(message, where, tool_names)``, consecutive turns of one side merged (tool results
+    are on the user's side). Each turn is (from the assistant, its parts)."""
+    turns: list[tuple[bool, list[T]]] = []
+    names = tool_names(request.messages)
+    for i, message in enumerate(request.messages):
+        where = f"messages[{i}]"
+        if message.role in ("system", "developer"):
+            continue
+        if message.role == "function":
+            raise unsupported(f"{where}.role", provider, "The legacy 'function' role")
+        assistant, made = message.role == "assistant", parts(message, where, names)
+        if turns and turns[-1][0] == assistant:
+            turns[-1][1].extend(made)
+        else:
+            turns.append((assistant, made))
+    return turns
 
 
 @dataclass(slots=True, frozen=True)

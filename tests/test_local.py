@@ -22,6 +22,7 @@ import pytest
 from tokenizers import Tokenizer
 
 from tests.conftest import MASTER_KEY, GatewayFactory
+from tests.local_clients import alone_and_together
 from tests.models.make_tiny_gguf import CHAT_TEMPLATE, make_tiny_gguf
 
 pytest.importorskip("llama_cpp", reason="the local extra: pip install -e '.[local]'")
@@ -210,27 +211,8 @@ def test_json_object_response_format(client: openai.OpenAI) -> None:
 
 def test_concurrent_clients_are_all_served(local_gateway: str) -> None:
     """4 clients at once on one model: each gets its own complete answer, the same as alone."""
-    client = openai.AsyncOpenAI(base_url=f"{local_gateway}/v1", api_key=MASTER_KEY,
-                                max_retries=0)
-    prompts = [[{"role": "user", "content": f"client {i} says hi"}] for i in range(4)]
-
-    async def one(i: int, stream: bool) -> str:
-        args: Any = {"model": "tiny-llama", "messages": prompts[i], "max_tokens": 40,
-                     "temperature": 1, "seed": i}
-        if not stream:
-            answer = await client.chat.completions.create(**args)
-            return answer.choices[0].message.content or ""
-        parts = []
-        async for chunk in await client.chat.completions.create(**args, stream=True):
-            parts.extend(c.delta.content or "" for c in chunk.choices)
-        return "".join(parts)
-
-    async def run() -> tuple[list[str], list[str]]:
-        alone = [await one(i, False) for i in range(4)]
-        together = await asyncio.gather(*(one(i, i % 2 == 0) for i in range(4)))
-        return alone, list(together)
-
-    alone, together = asyncio.run(run())
+    alone, together = alone_and_together(local_gateway, "tiny-llama", "client {i} says hi",
+                                         max_tokens=40, temperature=1)
     assert together == alone and len(set(alone)) == 4
 
 

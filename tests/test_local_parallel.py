@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.conftest import MASTER_KEY, GatewayFactory
+from tests.local_clients import alone_and_together
 from tests.local_hold import Hold
 from tests.models.make_tiny_gguf import make_tiny_gguf
 
@@ -149,25 +150,8 @@ def test_seeds_hold_on_every_slot_under_load(make_gateway: GatewayFactory, tiny_
     """parallel 2, 4 clients at once (streamed and not): each answer is the one its seed gives
     alone."""
     url = make_gateway(models(tiny_gguf, parallel=2))
-    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
-
-    async def one(i: int, stream: bool) -> str:
-        args: Any = {"model": model, "messages": [{"role": "user", "content": f"hi {i}"}],
-                     "max_tokens": 30, "temperature": 1.2, "seed": i}
-        if not stream:
-            answer = await client.chat.completions.create(**args)
-            return answer.choices[0].message.content or ""
-        parts = []
-        async for chunk in await client.chat.completions.create(**args, stream=True):
-            parts.extend(c.delta.content or "" for c in chunk.choices)
-        return "".join(parts)
-
-    async def run() -> tuple[list[str], list[str]]:
-        first = [await one(i, False) for i in range(4)]
-        together = await asyncio.gather(*(one(i, i % 2 == 0) for i in range(4)))
-        return first, list(together)
-
-    sequential, together = asyncio.run(run())
+    sequential, together = alone_and_together(url, model, "hi {i}", max_tokens=30,
+                                              temperature=1.2)
     assert together == sequential and len(set(sequential)) == 4
 
 

@@ -150,6 +150,93 @@ def test_no_secret_prompt_or_answer_is_ever_logged(
     assert any(line["logger"] == "uvicorn.error" for line in lines(log_path))  # JSON too
 
 
+def line_where(path: Path, timeout_s: float = 10, **match: Any) -> dict[str, Any]:
+    """The one log line whose fields include ``match``, waiting for it to be written."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = [line for line in lines(path)
+                 if all(line.get(k) == v for k, v in match.items())]
+        if found or time.monotonic() > deadline:
+            assert len(found) == 1, found
+            return found[0]
+        time.sleep(0.05)
+
+
+def test_health_checks_and_scrapes_are_left_out(
+        json_gateway: tuple[GatewayProcess, Path]) -> None:
+    gateway, log_path = json_gateway
+    for path in ("/health", "/health/ready", "/metrics"):
+        assert httpx.get(f"{gateway.url}{path}",
+                         headers={"x-request-id": f"req-skip{path}"}).status_code == 200
+    missing = httpx.get(f"{gateway.url}/v1/models",
+                        headers={**ADMIN, "x-request-id": "req-after-skips"})
+    assert missing.status_code == 200
+    request_line(log_path, "req-after-skips")  # written after the three
+    assert not [line for line in lines(log_path)
+                if str(line.get("request_id", "")).startswith("req-skip")]
+
+
+def test_log_skip_paths_chooses_them(tmp_path: Path, fake_openai_server: FakeOpenAI) -> None:
+    """``--log-skip-paths`` replaces the default: /metrics is logged now, /v1/models not, in
+    the JSON request line and in uvicorn's access log alike; a failed answer on a skipped path
+    is logged all the same."""
+    path = tmp_path / "models.yaml"
+    path.write_text(json.dumps(config(fake_openai_server.url)))  # type: ignore[attr-defined]
+    log_path = tmp_path / "gateway.log"
+    with log_path.open("wb") as log_file:
+        gateway = GatewayProcess(str(path), {"GATEWAY_MASTER_KEY": MASTER},
+                                 "--log-level", "info", "--log-format", "json", "--access-log",
+                                 "--log-skip-paths", "/v1/models, /v1/keys",
+                                 stderr=log_file, stdout=log_file).wait_ready()
+        try:
+            assert httpx.get(f"{gateway.url}/v1/models", headers={
+                **ADMIN, "x-request-id": "req-models"}).status_code == 200
+            refused = httpx.get(f"{gateway.url}/v1/keys", headers={
+                "Authorization": "Bearer sk-bad", "x-request-id": "req-keys-401"})
+            assert refused.status_code == 401
+            assert httpx.get(f"{gateway.url}/metrics",
+                             headers={"x-request-id": "req-metrics"}).status_code == 200
+            assert request_line(log_path, "req-metrics")["endpoint"] == "/metrics"
+            assert request_line(log_path, "req-keys-401")["status"] == 401
+        finally:
+            gateway.stop()
+    logged = lines(log_path)
+    assert not [line for line in logged if line.get("request_id") == "req-models"]
+    access = [line["message"] for line in logged if line["logger"] == "uvicorn.access"]
+    assert any("/metrics" in message for message in access), access
+    assert any("/v1/keys" in message and "401" in message for message in access), access
+    assert not [message for message in access if "/v1/models" in message]
+
+
+def test_one_line_per_ended_job_without_its_text(
+        json_gateway: tuple[GatewayProcess, Path]) -> None:
+    from tests.test_jobs import wait
+
+    gateway, log_path = json_gateway
+    made = httpx.post(f"{gateway.url}/v1/keys", json={"name": "jobs"}, headers=ADMIN).json()
+    key = {"Authorization": f"Bearer {made['key']}"}
+    posted = httpx.post(f"{gateway.url}/v1/tools/summarize", headers=key, json={
+        "text": f"Anna: {PROMPT} ships on Friday.", "models": ["gpt-test"]})
+    assert posted.status_code == 202, posted.text
+    job = wait(gateway.url, posted.json()["id"], headers=key)
+    assert job["status"] == "succeeded", job
+    line = line_where(log_path, job_id=job["id"])
+    assert (line["logger"], line["level"]) == ("gateway.job", "info")
+    assert (line["kind"], line["status"], line["key_id"]) == ("summarize", "succeeded",
+                                                             made["id"])
+    assert line["prompt_tokens"] > 0 and line["completion_tokens"] > 0
+    assert 0 < line["duration_ms"] < 60_000 and line["error"] is None
+
+    failed = httpx.post(f"{gateway.url}/v1/tools/summarize", headers=ADMIN, json={
+        "text": "Ben: the notes.", "models": ["broken"]}).json()
+    assert wait(gateway.url, failed["id"], headers=ADMIN)["status"] == "failed"
+    line = line_where(log_path, job_id=failed["id"])
+    assert (line["status"], line["key_id"], line["prompt_tokens"]) == ("failed", None, 0)
+    assert line["error"] == "upstream_error"
+    text = log_path.read_text()
+    assert "zanzibar" not in text and "Friday" not in text and made["key"] not in text
+
+
 def test_text_stays_the_default(caplog: pytest.LogCaptureFixture, gateway: str) -> None:
     with caplog.at_level(logging.INFO, logger="gateway.request"):
         body = {"model": "gpt-test", "messages": [{"role": "user", "content": "hi"}]}

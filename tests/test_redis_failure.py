@@ -72,3 +72,20 @@ def test_redis_down_then_back(make_gateway: GatewayFactory, fake_openai: FakeOpe
         results.append(again.headers["x-gateway-cache"])
         time.sleep(0.2)
     assert results[-1] == "hit"
+
+
+async def test_shutdown_closes_every_client_with_redis_down(fake_openai: FakeOpenAI) -> None:
+    """The job engine's close fails while Redis is down (its pub/sub cannot unsubscribe);
+    the clients closed after it, the upstream HTTP session among them, must be closed all
+    the same (they were left open: aiohttp's "Unclosed client session" at exit)."""
+    from gateway.app import Settings, create_app
+    from gateway.config import validate
+    from providers.http import AiohttpClient
+    from tests.fakes.serve import free_port
+
+    settings = Settings(master_key=MASTER_KEY, redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(validate(gateway_config(fake_openai.url)), settings)  # type: ignore[attr-defined]
+    async with app.router.lifespan_context(app) as state:
+        http = state["gateway"].http  # type: ignore[index]
+    assert isinstance(http, AiohttpClient)
+    assert http._session.closed

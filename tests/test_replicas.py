@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import GatewayProcess, RedisServer
+from tests.fakes.serve import GatewayProcess, RedisServer, replica_pair
 
 MASTER = "sk-replica-master"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -23,21 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture
 def replicas(tmp_path: Path, fake_openai: FakeOpenAI, redis_server: RedisServer
              ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    redis_server.flush()
-    config = tmp_path / "models.yaml"
-    config.write_text(json.dumps({  # JSON is YAML
-        "cache": {"ttl_s": 60},
-        "models": [{"name": "gpt-test", "provider": "openai-compatible", "model": "echo",
-                    "api_base": fake_openai.url}]}))  # type: ignore[attr-defined]
-    env = {"GATEWAY_MASTER_KEY": MASTER, "REDIS_URL": redis_server.url}
-    pair = (GatewayProcess(str(config), env), GatewayProcess(str(config), env))
-    try:
-        for replica in pair:
-            replica.wait_ready()
+    with replica_pair(tmp_path, {
+            "cache": {"ttl_s": 60},
+            "models": [{"name": "gpt-test", "provider": "openai-compatible", "model": "echo",
+                        "api_base": fake_openai.url}]},  # type: ignore[attr-defined]
+            redis_server, MASTER) as pair:
         yield pair
-    finally:
-        for replica in pair:
-            replica.stop()
 
 
 def chat(url: str, key: str, text: str = "hello") -> int:

@@ -42,7 +42,10 @@ class Ready(_Open):
 # -- virtual keys -------------------------------------------------------------------------------
 
 
-class KeyInfo(_Open):
+class KeyFields(_Open):
+    """A virtual key's record as the API shows it, less its guardrails (plain JSON here; the
+    gateway's ``VirtualKey`` is built on these fields with the guardrails typed)."""
+
     id: str
     name: str | None
     models: list[str] | None
@@ -54,6 +57,9 @@ class KeyInfo(_Open):
     max_parallel: int | None = None
     max_budget_usd: float | None = None
     budget_period: str = "total"
+
+
+class KeyInfo(KeyFields):
     guardrails: list[dict[str, Any]] | None = None
 
 

@@ -15,14 +15,14 @@ import contextlib
 import hashlib
 import secrets
 import time
-from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator
 
-from gateway.guardrails.config import GuardrailConfig, parse_guardrails
+from gateway.guardrails.config import GuardrailConfig
 from gateway.store import Store, StoreUnavailable
+from wire.admin import KeyFields
 
 KEYS_HASH = "gw:keys"
 KEY_PREFIX = "sk-gw-"
@@ -48,45 +48,27 @@ class KeyCreate(BaseModel):
     guardrails: list[GuardrailConfig] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class VirtualKey:
-    id: str
-    name: str | None
-    models: tuple[str, ...] | None
-    rpm: int | None
-    tpm: int | None
-    created: int
-    expires_at: int | None
-    rpd: int | None = None
-    max_parallel: int | None = None
-    max_budget_usd: float | None = None
-    budget_period: str = "total"
+class VirtualKey(KeyFields):
+    """A key's record: the fields the API shows (wire/admin.py), its guardrails typed."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
     guardrails: tuple[GuardrailConfig, ...] | None = None
+
+    @field_validator("budget_period", mode="before")
+    @classmethod
+    def _period(cls, value: Any) -> Any:
+        return value or "total"  # (a record written without one)
 
     def expired(self, now: float) -> bool:
         return self.expires_at is not None and now >= self.expires_at
 
     def public(self) -> dict[str, Any]:
         """The key as the API shows it (never with its secret)."""
-        record = asdict(self)
-        record["models"] = list(self.models) if self.models is not None else None
-        if self.guardrails is not None:
-            record["guardrails"] = [g.model_dump() for g in self.guardrails]
-        return record
+        return self.model_dump(mode="json")
 
     @classmethod
     def from_json(cls, raw: bytes) -> VirtualKey:
-        data = orjson.loads(raw)
-        models = data.get("models")
-        return cls(id=data["id"], name=data.get("name"),
-                   models=tuple(models) if models is not None else None,
-                   rpm=data.get("rpm"), tpm=data.get("tpm"), created=data["created"],
-                   expires_at=data.get("expires_at"), rpd=data.get("rpd"),
-                   max_parallel=data.get("max_parallel"),
-                   max_budget_usd=data.get("max_budget_usd"),
-                   budget_period=data.get("budget_period") or "total",
-                   guardrails=(parse_guardrails(data["guardrails"])
-                               if data.get("guardrails") is not None else None))
+        return cls.model_validate_json(raw)
 
 
 REVOKED_CHANNEL = "gw:keys:revoked"
@@ -135,8 +117,7 @@ class KeyStore:
 
     async def create(self, spec: KeyCreate) -> tuple[VirtualKey, str]:
         secret = KEY_PREFIX + secrets.token_urlsafe(32)
-        key = VirtualKey(id="key_" + secrets.token_hex(12), name=spec.name,
-                         models=tuple(spec.models) if spec.models is not None else None,
+        key = VirtualKey(id="key_" + secrets.token_hex(12), name=spec.name, models=spec.models,
                          rpm=spec.rpm, tpm=spec.tpm, created=int(time.time()),
                          expires_at=spec.expires_at, rpd=spec.rpd,
                          max_parallel=spec.max_parallel, max_budget_usd=spec.max_budget_usd,

@@ -82,10 +82,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from gateway.http.protocol import PROTOCOL
-    from gateway.logs import uvicorn_config
+    from gateway.logs import skip_paths, uvicorn_config
 
     os.environ["GATEWAY_LOG_LEVEL"] = args.log_level
     os.environ["GATEWAY_LOG_FORMAT"] = args.log_format
+    if args.log_skip_paths is not None:
+        os.environ["GATEWAY_LOG_SKIP_PATHS"] = args.log_skip_paths
     try:
         uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
@@ -93,7 +95,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                     # (only the access log reads the client address: without it, no
                     # X-Forwarded-For layer per request)
                     proxy_headers=args.access_log,
-                    log_config=uvicorn_config(args.log_format))
+                    log_config=uvicorn_config(args.log_format, skip_paths(
+                        os.environ.get("GATEWAY_LOG_SKIP_PATHS"))))
     finally:
         if metrics_dir:
             shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -133,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--log-format", default="text", choices=["text", "json"],
                        help="text lines, or one JSON object per line with one line per "
                             "answered request (default: %(default)s)")
+    serve.add_argument("--log-skip-paths", metavar="PATHS",
+                       help="comma-separated paths whose successful answers are not logged "
+                            "(the JSON request line and --access-log; default: "
+                            "$GATEWAY_LOG_SKIP_PATHS, else /health,/health/ready,/metrics; "
+                            "'' logs them all)")
     serve.set_defaults(func=cmd_serve)
     check = sub.add_parser("check", help="validate the config and print the model table")
     check.add_argument("--config", metavar="PATH", help=CONFIG_HELP)

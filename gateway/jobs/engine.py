@@ -13,7 +13,8 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -56,6 +57,36 @@ class JobView:
         return body
 
 
+@dataclass(slots=True)
+class JobTokens:
+    """The tokens a job's model calls used, summed (its JSON log line)."""
+
+    prompt: int = 0
+    completion: int = 0
+
+
+_tokens: ContextVar[JobTokens | None] = ContextVar("job_tokens", default=None)
+
+
+@contextlib.contextmanager
+def counting_tokens() -> Iterator[JobTokens]:
+    """Around one run of a job function: the model calls it makes count their tokens here."""
+    tokens = JobTokens()
+    reset = _tokens.set(tokens)
+    try:
+        yield tokens
+    finally:
+        _tokens.reset(reset)
+
+
+def count_tokens(prompt: int, completion: int) -> None:
+    """Add one model call's tokens to the running job's (nothing outside a job)."""
+    tokens = _tokens.get()
+    if tokens is not None:
+        tokens.prompt += prompt
+        tokens.completion += completion
+
+
 def new_id() -> str:
     return f"job_{uuid.uuid4().hex}"
 
@@ -94,7 +125,7 @@ class Engine(Protocol):
     async def queued(self) -> int: ...
 
 
-OnEnd = Callable[[JobView, float], None]
+OnEnd = Callable[[JobView, float, JobTokens], None]  # the job, its seconds, its tokens
 Release = Callable[[dict[str, Any]], Awaitable[None]]  # deletes a job's stored inputs
 
 
@@ -141,6 +172,7 @@ class MemoryEngine:
     async def _run(self, entry: _Entry) -> None:
         assert self._slots is not None
         view, start = entry.view, 0.0
+        tokens = JobTokens()
         try:
             async with self._slots:
                 view.status, start = "running", time.monotonic()
@@ -148,7 +180,8 @@ class MemoryEngine:
                 async def report(progress: float, stage: str) -> None:
                     view.progress, view.stage = max(0.0, min(1.0, progress)), stage
 
-                view.result = await self.functions[view.tool](entry.args, report)
+                with counting_tokens() as tokens:
+                    view.result = await self.functions[view.tool](entry.args, report)
                 view.status, view.progress = "succeeded", 1.0
         except asyncio.CancelledError:
             view.status = "cancelled"
@@ -158,7 +191,7 @@ class MemoryEngine:
             with contextlib.suppress(Exception):
                 await self.release(entry.args)
         if self.on_end is not None:
-            self.on_end(view, time.monotonic() - start if start else 0.0)
+            self.on_end(view, time.monotonic() - start if start else 0.0, tokens)
 
     def _expire(self) -> None:
         cutoff = time.time() - self.result_ttl_s

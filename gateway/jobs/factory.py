@@ -1,5 +1,5 @@
 """The engine for a config: saq with ``REDIS_URL``, the in-process one without; the jobs
-metrics it feeds."""
+metrics and the log line (gateway/logs.py JobLog) it feeds."""
 
 from __future__ import annotations
 
@@ -9,10 +9,19 @@ import logging
 from collections.abc import Mapping
 
 from gateway.config import JobsConfig
-from gateway.jobs.engine import Engine, JobFunction, JobView, MemoryEngine, Release
+from gateway.jobs.engine import (
+    Engine,
+    JobFunction,
+    JobTokens,
+    JobView,
+    MemoryEngine,
+    Release,
+)
+from gateway.logs import JobLog
 from gateway.metrics import Metrics
 
 log = logging.getLogger("gateway")
+job_log = JobLog()
 
 # saq's timeout per job kind (seconds; jobs.timeout_s overrides): long, for long recordings
 DEFAULT_TIMEOUTS: dict[str, int] = {"transcribe": 4 * 3600, "extract": 3600}
@@ -22,10 +31,11 @@ def create_engine(config: JobsConfig, redis_url: str | None,
                   functions: Mapping[str, JobFunction], metrics: Metrics,
                   release: Release | None = None) -> Engine:
     """``release(args)``: deletes an ended job's stored inputs."""
-    def ended(job: JobView, seconds: float) -> None:
+    def ended(job: JobView, seconds: float, tokens: JobTokens) -> None:
         metrics.jobs.labels(job.tool, job.status).inc()
         if seconds:
             metrics.job_duration.labels(job.tool).observe(seconds)
+        job_log.emit(job, seconds, tokens)
 
     if redis_url is None:
         return MemoryEngine(functions, concurrency=config.concurrency,

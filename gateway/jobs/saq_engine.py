@@ -33,10 +33,12 @@ from saq.types import Context, PartialTimersDict
 from gateway.jobs.engine import (
     FINAL,
     JobFunction,
+    JobTokens,
     JobView,
     OnEnd,
     Release,
     Status,
+    counting_tokens,
     error_body,
     new_id,
     too_many,
@@ -159,19 +161,20 @@ class SaqEngine:
                 await job.update(progress=max(0.0, min(1.0, progress)), meta=job.meta)
 
             beat = asyncio.create_task(self._heartbeat(job))
-            try:
-                result = await function(args, report)
-            except asyncio.CancelledError:
-                self._ended(job, "cancelled", started)
-                raise
-            except Exception as exc:
-                job.retries = 0  # failed, not retried like a crashed job
-                job.meta["error"] = error_body(exc)
-                self._ended(job, "failed", started)
-                raise
-            finally:
-                beat.cancel()
-            self._ended(job, "succeeded", started)
+            with counting_tokens() as tokens:
+                try:
+                    result = await function(args, report)
+                except asyncio.CancelledError:
+                    self._ended(job, "cancelled", started, tokens)
+                    raise
+                except Exception as exc:
+                    job.retries = 0  # failed, not retried like a crashed job
+                    job.meta["error"] = error_body(exc)
+                    self._ended(job, "failed", started, tokens)
+                    raise
+                finally:
+                    beat.cancel()
+            self._ended(job, "succeeded", started, tokens)
             return result
 
         run.__qualname__ = run.__name__ = tool
@@ -191,11 +194,12 @@ class SaqEngine:
             except Exception as exc:  # left to expire; never fails the worker
                 log.warning("inputs of job %s not deleted: %s", job.key, type(exc).__name__)
 
-    def _ended(self, job: Job, status: Status, started: float) -> None:
+    def _ended(self, job: Job, status: Status, started: float, tokens: JobTokens) -> None:
         if self.on_end is not None:
+            error = job.meta.get("error") if status == "failed" else None
             self.on_end(JobView(job.key, job.function, job.meta.get("owner"),
-                                job.meta.get("created", 0.0), status),
-                        time.monotonic() - started)
+                                job.meta.get("created", 0.0), status, error=error),
+                        time.monotonic() - started, tokens)
 
     async def _heartbeat(self, job: Job) -> None:
         while True:

@@ -16,7 +16,7 @@ from gateway.access.spend import Meter
 from gateway.access.usage import UsageLog
 from gateway.jobs import extract
 from gateway.jobs.charges import KeyCharges, job_key
-from gateway.jobs.engine import JobFailed, JobFunction, Report
+from gateway.jobs.engine import JobFailed, JobFunction, Report, count_tokens
 from gateway.jobs.inputs import Inputs
 from gateway.prompts.context import context_window
 from gateway.routing.router import Router
@@ -213,6 +213,8 @@ class Tools:
         self.usage.record(args.get("owner"), args.get("user"), route.model,
                           usage.prompt_tokens if usage else 0,
                           usage.completion_tokens if usage else 0, cost_usd=cost)
+        if usage is not None:
+            count_tokens(usage.prompt_tokens, usage.completion_tokens)
         content = orjson.loads(result.body)["choices"][0]["message"].get("content")
         return content if isinstance(content, str) else ""
 

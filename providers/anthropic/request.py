@@ -9,12 +9,10 @@ model honours a forced tool.
 
 from __future__ import annotations
 
-from typing import Literal
-
 from providers import openai_input as oi
 from providers.anthropic.wire import Block, MessageParam, MessagesRequest, ToolChoice, ToolParam
 from wire.errors import InvalidRequest
-from wire.openai import ChatRequest
+from wire.openai import ChatRequest, Message
 
 PROVIDER = "anthropic"
 # Fields Anthropic has no counterpart for (n > 1 and parallel_tool_calls=false excepted).
@@ -60,32 +58,21 @@ def _system_texts(request: ChatRequest) -> list[str]:
 def _messages(request: ChatRequest) -> list[MessageParam]:
     """User, assistant and tool turns; consecutive turns of one role merged into one, as
     Anthropic requires (tool results travel in a user turn)."""
-    messages: list[MessageParam] = []
-    names = oi.tool_names(request.messages)
-    for i, message in enumerate(request.messages):
-        where = f"messages[{i}]"
-        if message.role in ("system", "developer"):
-            continue
-        if message.role == "function":
-            raise oi.unsupported(f"{where}.role", PROVIDER, "The legacy 'function' role")
-        if message.role == "tool":
-            oi.tool_result_name(message, names, where)
-            blocks = [Block(type="tool_result", tool_use_id=message.tool_call_id or "",
-                            content=oi.text_of(message, f"{where}.content"))]
-        elif message.role == "assistant":
-            blocks = [Block(type="text", text=oi.text_of(message, f"{where}.content"))]
-            blocks = [b for b in blocks if b["text"]]
-            blocks += [Block(type="tool_use", id=call.id, name=call.name, input=call.arguments)
-                       for call in oi.tool_calls(message, where)]
-        else:
-            blocks = [_block(part) for part in oi.content_parts(message, f"{where}.content")]
-        role: Literal["user", "assistant"] = "assistant" if message.role == "assistant" \
-            else "user"
-        if messages and messages[-1]["role"] == role:
-            messages[-1]["content"].extend(blocks)
-        else:
-            messages.append({"role": role, "content": blocks})
-    return messages
+    return [{"role": "assistant" if assistant else "user", "content": blocks}
+            for assistant, blocks in oi.alternating_turns(request, PROVIDER, _blocks)]
+
+
+def _blocks(message: Message, where: str, names: dict[str, str]) -> list[Block]:
+    if message.role == "tool":
+        oi.tool_result_name(message, names, where)
+        return [Block(type="tool_result", tool_use_id=message.tool_call_id or "",
+                      content=oi.text_of(message, f"{where}.content"))]
+    if message.role == "assistant":
+        blocks = [Block(type="text", text=oi.text_of(message, f"{where}.content"))]
+        blocks = [b for b in blocks if b["text"]]
+        return blocks + [Block(type="tool_use", id=call.id, name=call.name,
+                               input=call.arguments) for call in oi.tool_calls(message, where)]
+    return [_block(part) for part in oi.content_parts(message, f"{where}.content")]
 
 
 def _block(part: oi.Text | oi.Image) -> Block:

@@ -23,7 +23,7 @@ from providers.gemini.wire import (
     Part,
     ToolConfig,
 )
-from wire.openai import ChatRequest
+from wire.openai import ChatRequest, Message
 
 PROVIDER = "gemini"
 # A call's thought signature rides in its OpenAI id after this separator.
@@ -91,30 +91,20 @@ def _tool_config(choice: str | None) -> ToolConfig | None:
 def _contents(request: ChatRequest) -> list[Content]:
     """User and model turns; consecutive turns of one role merged (tool results are user
     parts), as Gemini wants them alternating."""
-    contents: list[Content] = []
-    names = oi.tool_names(request.messages)
-    for i, message in enumerate(request.messages):
-        where = f"messages[{i}]"
-        if message.role in ("system", "developer"):
-            continue
-        if message.role == "function":
-            raise oi.unsupported(f"{where}.role", PROVIDER, "The legacy 'function' role")
-        if message.role == "tool":
-            parts = [Part(functionResponse={
-                "name": oi.tool_result_name(message, names, where),
-                "response": _tool_response(oi.text_of(message, f"{where}.content"))})]
-        elif message.role == "assistant":
-            text = oi.text_of(message, f"{where}.content")
-            parts = [Part(text=text)] if text else []
-            parts += [_function_call(call) for call in oi.tool_calls(message, where)]
-        else:
-            parts = [_part(p) for p in oi.content_parts(message, f"{where}.content")]
-        role: Literal["user", "model"] = "model" if message.role == "assistant" else "user"
-        if contents and contents[-1].get("role") == role:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": role, "parts": parts})
-    return contents
+    return [{"role": "model" if assistant else "user", "parts": parts}
+            for assistant, parts in oi.alternating_turns(request, PROVIDER, _parts)]
+
+
+def _parts(message: Message, where: str, names: dict[str, str]) -> list[Part]:
+    if message.role == "tool":
+        return [Part(functionResponse={
+            "name": oi.tool_result_name(message, names, where),
+            "response": _tool_response(oi.text_of(message, f"{where}.content"))})]
+    if message.role == "assistant":
+        text = oi.text_of(message, f"{where}.content")
+        parts = [Part(text=text)] if text else []
+        return parts + [_function_call(call) for call in oi.tool_calls(message, where)]
+    return [_part(p) for p in oi.content_parts(message, f"{where}.content")]
 
 
 def _tool_response(text: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from providers import multipart
-from wire.errors import UpstreamError
+from providers.openai.answer import listing
 from wire.images import ImageEditRequest, ImageGenerationRequest
 from wire.openai import ChatResult, Usage
 
@@ -51,10 +51,5 @@ def event_usage(data: bytes) -> Usage | None:
 
 def images_from_upstream(body: bytes) -> ChatResult:
     """Check an answer is OpenAI's images JSON and read its usage; the bytes pass unchanged."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamError("The upstream answered with something that is not JSON.") from exc
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
-        raise UpstreamError("The upstream's answer has no 'data' list of images.")
+    parsed = listing(body, "data", "The upstream's answer has no 'data' list of images.")
     return ChatResult(body=body, usage=image_usage(parsed.get("usage")))

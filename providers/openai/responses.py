@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from providers.openai.answer import listing
 from wire.errors import UpstreamError
 from wire.openai import ChatResult, StreamChunk, Usage
 from wire.sse import SSEDecoder, SSEvent
@@ -48,12 +49,8 @@ def response_usage(data: Any) -> Usage | None:
 
 def from_upstream_response(body: bytes) -> ChatResult:
     """Check a whole answer is a ``response`` object and read its usage; bytes unchanged."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamError("The upstream answered with something that is not JSON.") from exc
-    if not isinstance(parsed, dict) or not isinstance(parsed.get("output"), list):
-        raise UpstreamError("The upstream's answer is not a 'response' (no 'output' list).")
+    parsed = listing(body, "output",
+                     "The upstream's answer is not a 'response' (no 'output' list).")
     return ChatResult(body=body, usage=response_usage(parsed.get("usage")))
 
 

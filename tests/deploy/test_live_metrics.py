@@ -32,7 +32,7 @@ from tests.deploy.queries import (
     exported,
 )
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import GatewayProcess, free_port
+from tests.fakes.serve import GatewayProcess, free_port, stop_process
 
 MASTER = "sk-deploy-master"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -185,12 +185,7 @@ class Prometheus:
         raise AssertionError(f"prometheus never answered {expr}")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -123,9 +127,33 @@ class GatewayProcess:
         raise RuntimeError("gateway serve did not come up")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
+
+
+@contextlib.contextmanager
+def replica_pair(folder: Path, models: dict[str, Any], redis: RedisServer, master_key: str
+                 ) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
+    """Two ``gateway serve`` processes on one redis-server (flushed first), both with the
+    models.yaml ``models`` (written in ``folder``) and ``master_key``; stopped at the end."""
+    redis.flush()
+    config = folder / "models.yaml"
+    config.write_text(json.dumps(models))  # JSON is YAML
+    env = {"GATEWAY_MASTER_KEY": master_key, "REDIS_URL": redis.url}
+    pair = (GatewayProcess(str(config), env), GatewayProcess(str(config), env))
+    try:
+        for replica in pair:
+            replica.wait_ready()
+        yield pair
+    finally:
+        for replica in pair:
+            replica.stop()
+
+
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Ask a server process to end (SIGTERM), and kill it if it has not in 20 seconds."""
+    process.terminate()
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)

@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.fakes.serve import GatewayProcess, RedisServer
+from tests.fakes.serve import GatewayProcess, RedisServer, replica_pair
 from tests.governance.test_spend import HELLO_COST, PRICES, _held_stream
 
 MASTER = "sk-replica-master"
@@ -26,23 +26,13 @@ ADMIN = {"Authorization": f"Bearer {MASTER}"}
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, fake_openai_server: FakeOpenAI,
          redis_server: RedisServer) -> Iterator[tuple[GatewayProcess, GatewayProcess]]:
-    redis_server.flush()
     upstream = fake_openai_server.url  # type: ignore[attr-defined]
-    config = Path(tmp_path_factory.mktemp("replicas")) / "models.yaml"
-    config.write_text(json.dumps({"models": [  # JSON is YAML
-        {"name": "priced", "provider": "openai-compatible", "model": "echo",
-         "api_base": upstream, **PRICES},
-        {"name": "fake/*", "provider": "openai-compatible", "api_base": upstream,
-         "retries": 0}]}))
-    env = {"GATEWAY_MASTER_KEY": MASTER, "REDIS_URL": redis_server.url}
-    replicas = (GatewayProcess(str(config), env), GatewayProcess(str(config), env))
-    try:
-        for replica in replicas:
-            replica.wait_ready()
-        yield replicas
-    finally:
-        for replica in replicas:
-            replica.stop()
+    with replica_pair(tmp_path_factory.mktemp("replicas"), {"models": [
+            {"name": "priced", "provider": "openai-compatible", "model": "echo",
+             "api_base": upstream, **PRICES},
+            {"name": "fake/*", "provider": "openai-compatible", "api_base": upstream,
+             "retries": 0}]}, redis_server, MASTER) as pair:
+        yield pair
 
 
 def key(url: str, **body: Any) -> dict[str, Any]:

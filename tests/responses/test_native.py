@@ -18,6 +18,7 @@ from gateway.access.quotas import SETTLE_DELAY_S
 from gateway.config import ConfigError, validate
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.openai_server import FakeOpenAI
+from tests.responses.weather_agent import run_weather_agent
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 TOOLS: Any = [{"type": "function", "name": "get_weather", "description": "Weather",
@@ -284,27 +285,10 @@ def test_native_is_a_config_error_elsewhere() -> None:
 async def test_agents_sdk_two_turns(url: str, fake_openai: FakeOpenAI, streamed: bool) -> None:
     """The OpenAI Agents SDK, two turns with one function tool, on a native deployment (the
     fake calls the tool while ``tool_choice`` is "required"; the SDK resets it after)."""
-    agents = pytest.importorskip("agents", reason="the dev extra: pip install openai-agents")
-    client = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
-    agents.set_tracing_disabled(True)
-    calls: list[str] = []
-
-    @agents.function_tool
-    def get_weather(city: str) -> str:
-        """The weather in a city."""
-        calls.append(city)
-        return f"sunny in {city}"
-
-    agent = agents.Agent(
-        name="weather", instructions="Answer about the weather.", tools=[get_weather],
-        model=agents.OpenAIResponsesModel(model="native", openai_client=client),
-        model_settings=agents.ModelSettings(tool_choice="required"))
+    run = await run_weather_agent(url, "native", streamed=streamed)
     if streamed:
-        result = agents.Runner.run_streamed(agent, "weather in Paris?")
-        assert "raw_response_event" in [event.type async for event in result.stream_events()]
-    else:
-        result = await agents.Runner.run(agent, "weather in Paris?")
-    assert calls == ["Paris"] and result.final_output == "echo: weather in Paris?"
+        assert "raw_response_event" in run.kinds
+    assert run.calls == ["Paris"] and run.final_output == "echo: weather in Paris?"
     second = sent(fake_openai)
     assert second["instructions"] == "Answer about the weather." and second["store"] is False
     outputs = [i for i in second["input"] if i.get("type") == "function_call_output"]

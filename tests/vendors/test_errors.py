@@ -4,20 +4,46 @@ the official SDK raises (classified by HTTP status)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
+from gateway.app import Settings, create_app
+from gateway.config import validate
 from tests.conftest import MASTER_KEY, GatewayFactory
 from tests.fakes.anthropic_server import FakeAnthropic
 from tests.fakes.gemini_server import FakeGemini
 from tests.fakes.ollama_server import FakeOllama
+from tests.fakes.serve import ServerThread
 from tests.vendor_gateway import VENDORS, vendor_config
 
 MESSAGES = [{"role": "user", "content": "hello big world"}]
 
 
+@pytest.fixture(scope="module")
+def gateway(fake_anthropic_server: FakeAnthropic, fake_gemini_server: FakeGemini,
+            fake_ollama_server: FakeOllama) -> Iterator[str]:
+    """One gateway in front of the three fakes for the whole module (its start-up, 0.3 s, was
+    paid by each of the 50 tests), with quick retries: a 5xx is still retried, after a 10 ms
+    backoff; the fakes' ``Retry-After: 7`` is past ``retry_max_wait_s``, so a 429 is answered
+    at once with that header, not after two 7 s waits (waiting one out is
+    tests/test_reliability.py's). No circuit breaker: one test's errors must not open it for
+    the next test (tests/test_client_errors.py tests the breaker)."""
+    fakes = (fake_anthropic_server, fake_gemini_server, fake_ollama_server)
+    config = quick_retries(vendor_config(dict(zip(VENDORS, (f.url for f in fakes),  # type: ignore[attr-defined]
+                                                  strict=True))))
+    server = ServerThread(create_app(validate(config), Settings(master_key=MASTER_KEY))).start()
+    yield server.url
+    server.stop()
+
+
+def quick_retries(config: dict[str, Any]) -> dict[str, Any]:
+    for entry in config["models"]:
+        entry.update(retry_backoff_s=0.01, retry_max_wait_s=5, cooldown_failures=0)
+    return config
 
 
 CASES = [(v, s) for v in VENDORS for s in (400, 401, 404, 429, 500)] + [("anthropic", 529),
@@ -93,7 +119,7 @@ def test_stream_cut_before_its_end(client: openai.OpenAI, vendor: str) -> None:
 def test_unreachable_vendor_is_503(make_gateway: GatewayFactory) -> None:
     from tests.fakes.serve import free_port
     url = f"http://127.0.0.1:{free_port()}"
-    gateway = make_gateway(vendor_config({v: url for v in VENDORS}))
+    gateway = make_gateway(quick_retries(vendor_config({v: url for v in VENDORS})))
     client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=MASTER_KEY, max_retries=0)
     for vendor in VENDORS:
         with pytest.raises(openai.APIStatusError) as caught:
