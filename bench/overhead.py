@@ -9,7 +9,7 @@ at c=32 and <= 1 ms added p50 at c=1. Any socket error or status >= 400 stops th
 
     python bench/overhead.py [--duration 10] [--workers 1] [--http-client aiohttp|httpx]
                              [--upstream starlette|raw] [--vs litellm|floor] [--litellm-bin PATH]
-                             [--json PATH]
+                             [--only TEXT] [--rounds N] [--json PATH]
 
 The default upstream is an ordinary Python server (Starlette on uvicorn) serving canned
 answers, each stream event written on its own; ``--upstream raw`` is a bare httptools server
@@ -445,8 +445,30 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="the litellm command (default: litellm on PATH), e.g. from a venv")
     parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name contains "
                         "TEXT, e.g. 'c=32' or 'long'")
+    parser.add_argument("--rounds", type=int, default=1, metavar="N",
+                        help="run every scenario N times (interleaved) and report, per "
+                             "scenario, the round with the median gateway ratio: this VM's "
+                             "speed drifts by 20-40%% between runs")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write the results here")
     return parser.parse_args(argv)
+
+
+def median_round(rounds: list[dict[str, list[Result]]], reference: str
+                 ) -> dict[str, list[Result]]:
+    """Per scenario, the results of the round whose gateway / ``reference`` throughput ratio
+    is the median one (each round's targets ran back to back, so a round is one fair run);
+    every round's ratio is printed to show the spread."""
+    chosen: dict[str, list[Result]] = {name: [] for name in rounds[0]}
+    print(f"\nrounds: gateway / {reference} req/s per round (the median round is reported)")
+    for i in range(len(rounds[0]["gateway"])):
+        ratios = sorted((r["gateway"][i].rps / r[reference][i].rps, n)
+                        for n, r in enumerate(rounds))
+        median = ratios[len(ratios) // 2][1]
+        listed = ", ".join(f"{ratio:.2f}x" for ratio, _ in ratios)
+        print(f"  {rounds[0]['gateway'][i].scenario:<16} {listed}")
+        for name in chosen:
+            chosen[name].append(rounds[median][name][i])
+    return chosen
 
 
 def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, Any]:
@@ -460,7 +482,10 @@ def run(args: argparse.Namespace, procs: Processes, workdir: Path) -> dict[str, 
           f"{args.workers} worker(s), http_client={args.http_client}; "
           f"upstream: {args.upstream}", flush=True)
     scenarios = [s for s in SCENARIOS if not args.only or args.only in s.name]
-    results = bench_all(upstream, proxies, args.duration, scenarios)
+    rounds = [bench_all(upstream, proxies, args.duration, scenarios)
+              for _ in range(max(1, args.rounds))]
+    results = (rounds[0] if len(rounds) == 1
+               else median_round(rounds, "floor" if args.vs == "floor" else "direct"))
     comparisons = [row for name, rs in results.items() if name != "direct"
                    for row in print_comparison(results["direct"], rs, scenarios)]
     print_cpu([r for rs in results.values() for r in rs])

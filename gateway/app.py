@@ -1,5 +1,5 @@
-"""create_app(config, settings): the routes, the lifespan that makes the shared clients, and
-the one error handler."""
+"""create_app(config, settings): the routes and the lifespan that makes the shared clients.
+(The one error handler is the middleware's: gateway/http/middleware.py.)"""
 
 from __future__ import annotations
 
@@ -12,11 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match
 
 from gateway import config as config_module
 from gateway import logs
@@ -32,6 +28,7 @@ from gateway.docs import pages as doc_pages
 from gateway.guardrails.pii import GuardrailBook
 from gateway.http.cors import CORS
 from gateway.http.middleware import GatewayMiddleware
+from gateway.http.routing import App
 from gateway.jobs.charges import KeyCharges
 from gateway.jobs.factory import create_engine, watch_queue
 from gateway.jobs.inputs import Inputs
@@ -63,7 +60,6 @@ from gateway.routing.router import Router
 from gateway.state import AppState
 from gateway.store import create_store
 from providers.http import create_http_client
-from wire.errors import GatewayError, MethodNotAllowed, NotFound
 
 log = logging.getLogger("gateway")
 
@@ -85,37 +81,9 @@ class Settings:
                    log_skip_paths=logs.skip_paths(os.environ.get("GATEWAY_LOG_SKIP_PATHS")))
 
 
-async def _gateway_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, GatewayError)
-    request.state.error = exc.code  # (the JSON request log's "error")
-    return Response(exc.body_bytes(), status_code=exc.status, headers=exc.headers,
-                    media_type="application/json")
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    where = f"{request.method} {request.url.path}"
-    error: GatewayError
-    if exc.status_code == 405:
-        error = MethodNotAllowed(f"Method not allowed: {where}.",
-                                 headers={"Allow": _allowed(request)})
-    else:
-        error = NotFound(f"Unknown request URL: {where}.")
-    return await _gateway_error(request, error)
-
-
 def cors_middleware(origins: tuple[str, ...]) -> list[Middleware]:
     """The CORS piece, outermost, only when origins are configured (no cost otherwise)."""
     return [Middleware(CORS, origins=origins)] if origins else []
-
-
-def _allowed(request: Request) -> str:
-    """A 405's ``Allow`` (HTTP requires it): the methods of every route on the path (one path
-    may have a route per method, as /v1/keys has)."""
-    methods = {method for route in request.app.routes
-               if route.matches(request.scope)[0] is not Match.NONE
-               for method in getattr(route, "methods", None) or ()}
-    return ", ".join(sorted(methods))
 
 
 YOUNG_GC_THRESHOLD = 10_000
@@ -210,7 +178,7 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                              usage_log.aclose, quotas.aclose, http.aclose, store.aclose)
 
     max_body = int(config.server.max_body_mb * 1024 * 1024)
-    return Starlette(
+    return App(
         routes=[*chat.routes, *embeddings.routes, *models.routes, *keys.routes, *usage.routes,
                 *health.routes, *images.routes, *audio.routes, *tools.routes,
                 *prompt_routes.routes, *conversation_routes.routes, *jobs.routes,
@@ -221,7 +189,6 @@ def create_app(config: GatewayConfig, settings: Settings | None = None) -> Starl
                                request_log=RequestLog(skip=settings.log_skip_paths)
                                if settings.log_format == "json"
                                else None)],
-        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
 

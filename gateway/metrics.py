@@ -61,6 +61,7 @@ class Metrics:
 
         self._answered: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
         self._tokens: dict[str, tuple[Counter, Counter]] = {}
+        self._ttft: dict[str, Histogram] = {}
 
     def answered(self, model: str, endpoint: str, status: str, seconds: float) -> None:
         """One request answered: counted and timed (label children cached: hot path)."""
@@ -71,6 +72,13 @@ class Metrics:
                                               self.duration.labels(model, endpoint))
         children[0].inc()
         children[1].observe(seconds)
+
+    def first_token(self, model: str, seconds: float) -> None:
+        """A stream's time to first token (label child cached: hot path)."""
+        child = self._ttft.get(model)
+        if child is None:
+            child = self._ttft[model] = self.ttft.labels(model)
+        child.observe(seconds)
 
     def count_tokens(self, model: str, prompt: int, completion: int) -> None:
         children = self._tokens.get(model)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ RETENTION_DAYS = 400
 DEFAULT_DAYS = 30
 _COUNTERS = {"p": "prompt_tokens", "c": "completion_tokens", "r": "requests", "u": "cost_nano"}
 NANO = 1_000_000_000
+EPOCH = dt.date(1970, 1, 1)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -82,17 +84,28 @@ class UsageLog:
         self._pending: dict[str, dict[str, int]] = {}  # hash name -> field -> amount
         self._flusher = FlushLater(flush_s, self.flush)
         self._warned = False
+        self._day = (-1, "")  # (days since 1970, that day's hash name)
 
     def record(self, key_id: str | None, user: str | None, model: str, prompt: int,
                completion: int, *, day: dt.date | None = None, cost_usd: float = 0.0) -> None:
-        counters = self._pending.setdefault(f"gw:usage:{(day or day_of()).isoformat()}", {})
-        fields = _fields(key_id, user, model)
-        for name, amount in zip(fields[:3], (prompt, completion, 1), strict=True):
-            counters[name] = counters.get(name, 0) + amount
+        name = f"gw:usage:{day.isoformat()}" if day else self._today()
+        counters = self._pending.get(name)
+        if counters is None:
+            counters = self._pending[name] = {}
+        p, c, r, u = _fields(key_id, user, model)
+        counters[p] = counters.get(p, 0) + prompt
+        counters[c] = counters.get(c, 0) + completion
+        counters[r] = counters.get(r, 0) + 1
         if cost_usd:
-            spent = fields[3]
-            counters[spent] = counters.get(spent, 0) + round(cost_usd * NANO)
+            counters[u] = counters.get(u, 0) + round(cost_usd * NANO)
         self._flusher.soon()
+
+    def _today(self) -> str:
+        """Today's hash name (UTC), made once a day rather than once a call."""
+        number = int(time.time()) // 86400
+        if number != self._day[0]:
+            self._day = (number, f"gw:usage:{EPOCH + dt.timedelta(days=number)}")
+        return self._day[1]
 
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}

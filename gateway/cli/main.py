@@ -92,6 +92,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         uvicorn.run("gateway.app:app_from_env", factory=True, host=args.host, port=args.port,
                     workers=args.workers, log_level=args.log_level, access_log=args.access_log,
                     server_header=False, http=PROTOCOL,
+                    # (only the access log reads the client address: without it, no
+                    # X-Forwarded-For layer per request)
+                    proxy_headers=args.access_log,
                     log_config=uvicorn_config(args.log_format, skip_paths(
                         os.environ.get("GATEWAY_LOG_SKIP_PATHS"))))
     finally:

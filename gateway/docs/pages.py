@@ -12,9 +12,10 @@ from pathlib import Path
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
 from gateway.docs.document import build
+from gateway.http.routing import Route
 from wire.errors import NotFound
 
 PAGE = b"""<!DOCTYPE html>

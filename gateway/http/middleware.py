@@ -7,8 +7,10 @@ Pure ASGI (no BaseHTTPMiddleware) to stay cheap on the hot path. It
   counting the bytes of chunked bodies as they are read; a gzip or deflate body is decoded
   as it is read and its decoded bytes are counted (``bodies.py``), another coding is a 415;
 - keeps ``gateway_in_flight_requests`` and counts every answered request with its duration;
-- turns an unexpected exception into a 500 ``internal_error`` body: the traceback goes to
-  the log, never to the client.
+- is the gateway's one exception handler: a ``GatewayError`` becomes its OpenAI error body,
+  a routing 404/405 the gateway's ``not_found``/``method_not_allowed``, and an unexpected
+  exception a 500 ``internal_error`` body whose traceback goes to the log, never to the
+  client. (Starlette's own error middleware is not stacked: gateway/http/routing.py.)
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Awaitable
 from typing import Any
 
+from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -28,7 +31,13 @@ from gateway.http.bodies import coding_of, decoding_receive
 from gateway.http.streaming import WATCHER, DisconnectWatcher
 from gateway.logs import RequestLog
 from gateway.metrics import Metrics
-from wire.errors import GatewayError, InternalError, RequestTooLarge
+from wire.errors import (
+    GatewayError,
+    InternalError,
+    MethodNotAllowed,
+    NotFound,
+    RequestTooLarge,
+)
 
 log = logging.getLogger("gateway")
 
@@ -120,6 +129,10 @@ class GatewayMiddleware:
                 await _send_error(sender, refused)
             else:
                 await self.app(scope, body_receive, sender)
+        except GatewayError as error:
+            await _answer_error(scope, sender, state, error)
+        except HTTPException as exc:  # the router's: no route for the path or the method
+            await _answer_error(scope, sender, state, _routing_error(scope, exc))
         except Exception as exc:  # the last resort: answer, log, keep serving
             log.exception("unhandled error in %s %s (request %s)", scope["method"],
                           scope["path"], request_id)
@@ -176,6 +189,34 @@ def _match_route(scope: Scope) -> None:
         if match is not Match.NONE:
             scope["route"] = route
             return
+
+
+async def _answer_error(scope: Scope, send: _Send, state: dict[str, Any],
+                        error: GatewayError) -> None:
+    """The error's OpenAI body, unless the response has already begun (then only logged)."""
+    state["error"] = error.code  # (the JSON request log's "error")
+    if send.status is None:
+        await _send_error(send, error)
+    else:
+        log.error("%s %s failed after its response began: %d %s: %s", scope["method"],
+                  scope["path"], error.status, error.code, error.message)
+
+
+def _routing_error(scope: Scope, exc: HTTPException) -> GatewayError:
+    where = f"{scope['method']} {scope.get('root_path', '')}{scope['path']}"
+    if exc.status_code == 405:
+        return MethodNotAllowed(f"Method not allowed: {where}.",
+                                headers={"Allow": _allowed(scope)})
+    return NotFound(f"Unknown request URL: {where}.")
+
+
+def _allowed(scope: Scope) -> str:
+    """A 405's ``Allow`` (HTTP requires it): the methods of every route on the path (one path
+    may have a route per method, as /v1/keys has)."""
+    methods = {method for route in getattr(scope.get("app"), "routes", ())
+               if route.matches(scope)[0] is not Match.NONE
+               for method in getattr(route, "methods", None) or ()}
+    return ", ".join(sorted(methods))
 
 
 def _too_large(limit: int) -> RequestTooLarge:

@@ -114,6 +114,10 @@ def watching(scope: Scope, receive: Receive) -> DisconnectWatcher:
     return watcher
 
 
+_SSE_HEADERS = ((b"content-type", b"text/event-stream; charset=utf-8"),
+                (b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no"))
+
+
 class SSEResponse(Response):
     """``text/event-stream`` of the already-encoded events that ``events`` yields."""
 
@@ -124,8 +128,11 @@ class SSEResponse(Response):
         self.events = events
         self.status_code = 200
         self.background = None
-        self.init_headers({"cache-control": "no-cache", "x-accel-buffering": "no",
-                           **(headers or {})})
+        raw = [*_SSE_HEADERS]
+        if headers:  # (the gateway's own: never a content-type or content-length)
+            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                    for k, v in headers.items()]
+        self.raw_headers = raw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

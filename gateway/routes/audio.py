@@ -9,11 +9,11 @@ from dataclasses import replace
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket, no_tokens
 from gateway.http.forms import read_form
+from gateway.http.routing import Route
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.routes.common import until_disconnected
 from gateway.state import AppState, app_state

@@ -11,11 +11,11 @@ from typing import Any
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.cache.stream import replay
 from gateway.guardrails.restore import restore_body, restored
+from gateway.http.routing import Route
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import context_window
 from gateway.prompts.prepare import GATEWAY_FIELDS, Fits, prepare, remember, remembered

@@ -10,13 +10,13 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import Ticket
 from gateway.access.spend import Meter
+from gateway.http.answers import JSONAnswer
 from gateway.http.streaming import watching
 from gateway.prompts.prepare import Prepared
 from gateway.routing.router import Route as ModelRoute
@@ -129,9 +129,11 @@ class ModelCall(Generic[R]):
                 headers: dict[str, str] | None = None) -> Response:
         """The JSON answer, with the limit headers (and ``headers``); usage is settled after
         it is sent."""
-        return Response(body, media_type="application/json",
-                        headers={**self.ticket.headers, **(headers or {})},
-                        background=BackgroundTask(self.finish, usage, cached=cached))
+        async def settle() -> None:
+            await self.finish(usage, cached=cached)
+
+        return JSONAnswer(body, headers={**self.ticket.headers, **headers} if headers
+                          else self.ticket.headers, then=settle)
 
 
 Prepare = Callable[["ModelCall[R]", Request], Awaitable[None]]
@@ -174,7 +176,7 @@ async def authorized_call(request: Request, body_type: type[R],
 
 def json_response(body: bytes, status: int = 200, headers: dict[str, str] | None = None
                   ) -> Response:
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    return JSONAnswer(body, status, headers)
 
 
 async def until_disconnected(request: Request, awaitable: Awaitable[T]) -> T:
@@ -200,5 +202,5 @@ async def first_chunk(request: Request, call: ModelCall[Any],
             error.headers.update(headers)
         raise
     ttft = request.state.ttft = time.perf_counter() - request.state.started
-    call.gateway.metrics.ttft.labels(call.route.model).observe(ttft)
+    call.gateway.metrics.first_token(call.route.model, ttft)
     return first

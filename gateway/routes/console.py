@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from gateway.http.routing import Route
 from gateway.ui import Asset, assets
 from wire.errors import NotFound
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import no_tokens
 from gateway.http.forms import read_form
+from gateway.http.routing import Route
 from gateway.jobs import extract
 from gateway.routes.common import json_response
 from gateway.routing.router import Router

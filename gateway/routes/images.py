@@ -10,9 +10,9 @@ from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.http.forms import read_form
+from gateway.http.routing import Route
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.routes.common import ModelCall, authorized_call, parse, until_disconnected
 from gateway.routing.router import Route as ModelRoute

@@ -12,10 +12,10 @@ from collections.abc import AsyncGenerator
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import no_tokens
+from gateway.http.routing import Route
 from gateway.http.streaming import SSEResponse
 from gateway.jobs.engine import FINAL, STATUSES, JobView
 from gateway.routes.audio import read_transcription

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.keys import KeyCreate
+from gateway.http.routing import Route
 from gateway.routes.common import json_response, parse_model, read_json
 from gateway.state import AppState, app_state
 from wire.errors import NotFound, PermissionDenied

@@ -7,8 +7,8 @@ import time
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from gateway.http.routing import Route
 from gateway.routes.common import json_response
 from gateway.state import app_state
 from wire.errors import GatewayError, ModelNotFound

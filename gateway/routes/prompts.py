@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
+from gateway.http.routing import Route
 from gateway.prompts.templates import PromptCreate, PromptUpdate
 from gateway.routes.common import json_response, parse_model, read_json
 from gateway.state import AppState, app_state

@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.cache.response import Lookup
 from gateway.guardrails.restore import remask
+from gateway.http.routing import Route
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.prompts.context import truncate
 from gateway.responses.events import EventWriter, encode

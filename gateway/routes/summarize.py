@@ -11,10 +11,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import no_tokens
+from gateway.http.routing import Route
 from gateway.jobs.summarize import default_prompt
 from gateway.routes.audio import read_transcription
 from gateway.routes.common import json_response, parse_model, read_json

@@ -12,11 +12,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.auth import Caller
 from gateway.access.quotas import no_tokens
 from gateway.http.forms import read_form
+from gateway.http.routing import Route
 from gateway.routes.common import ModelCall, parse_model, until_disconnected
 from gateway.routing.router import Router
 from gateway.state import app_state

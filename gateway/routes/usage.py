@@ -7,9 +7,9 @@ import datetime as dt
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway.access.usage import DEFAULT_DAYS, RETENTION_DAYS, UsageFilter, day_of, parse_day
+from gateway.http.routing import Route
 from gateway.routes.common import json_response
 from gateway.state import app_state
 from wire.errors import InvalidRequest, PermissionDenied

@@ -13,7 +13,6 @@ ends so), those pass as bytes and the rest is decoded. Anything else (usage, an 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator
 
 from wire.openai import StreamChunk
@@ -24,8 +23,7 @@ _USAGE_NULL = b'"usage":null'
 _USAGE_NULL_FIELD = b',"usage":null'
 _BETWEEN = b"}\n\ndata: {"  # the end of one plain event and the start of the next
 _END = b"}\n\n"
-# Where plain events stop at the latest: usage, an error, [DONE].
-_NOT_PLAIN = re.compile(rb'"usage":(?!null)|"error"|\[DONE\]')
+_USAGE_FIELD = b'"usage":'
 
 
 def plain_events(data: bytes) -> bool:
@@ -37,10 +35,26 @@ def plain_events(data: bytes) -> bool:
             and b'"error"' not in data and data.count(_USAGE) == data.count(_USAGE_NULL))
 
 
+def not_plain_at(data: bytes) -> int:
+    """Where plain events stop at the latest: the first usage that is not null, error or
+    [DONE] (``len(data)``: none). Found with ``bytes.find``, not a regular expression: an
+    alternation is tried at every byte (~20 us on a short answer's single read)."""
+    end = len(data)
+    for marker in (b'"error"', b"[DONE]"):
+        found = data.find(marker, 0, end)
+        if found >= 0:
+            end = found
+    if data.count(_USAGE_FIELD, 0, end) != data.count(_USAGE_NULL, 0, end):
+        at = data.find(_USAGE_FIELD)
+        while at >= 0 and data.startswith(b"null", at + len(_USAGE_FIELD)):
+            at = data.find(_USAGE_FIELD, at + len(_USAGE_FIELD))
+        end = min(end, at)
+    return end
+
+
 def plain_prefix(data: bytes) -> int:
     """The length of the longest start of ``data`` made of whole plain events (0: none)."""
-    found = _NOT_PLAIN.search(data)
-    end = data.rfind(_END, 0, found.start() if found else len(data)) + len(_END)
+    end = data.rfind(_END, 0, not_plain_at(data)) + len(_END)
     if end < len(_END) or not plain_events(data[:end]):
         return 0
     return end
