@@ -23,8 +23,9 @@ def build(upstream: str) -> Starlette:
     sessions: list[aiohttp.ClientSession] = []
 
     async def chat(request: Request) -> Response:
-        if not sessions:
-            sessions.append(aiohttp.ClientSession())
+        if not sessions:  # (the gateway's connection cap: aiohttp's default of 100 would
+            # hold bench/open_streams.py's 1,000 streams back)
+            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1000)))
         body = await request.body()
         response = await sessions[0].post(url, data=body,
                                           headers={"content-type": "application/json"})
