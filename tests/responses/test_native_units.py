@@ -151,7 +151,7 @@ def test_replay_events_of_every_item_kind() -> None:
     assert events[0]["response"]["output"] == [] and events[0]["response"]["usage"] is None
     assert events[6]["item"]["content"] == [] and events[16]["item"]["arguments"] == ""
     assert events[7]["part"]["annotations"] == [] and events[7]["part"]["text"] == ""
-    state: Any = ResponseStreamState(input_tools=[], text_format=openai.NOT_GIVEN)
+    state: Any = ResponseStreamState(input_tools=[], text_format=openai.omit)
     for event_ in parsed:
         state.handle_event(event_)
     rebuilt = state._completed_response
