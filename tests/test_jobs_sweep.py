@@ -144,3 +144,27 @@ async def test_a_cancelled_job_of_a_live_worker_is_left_to_it(queue: GatewayQueu
     assert queue.released == [] and await active_ids(queue) == ["alive"]  # type: ignore[attr-defined]
     await queue.finish_abort(stored)  # the worker acknowledges
     assert await active_ids(queue) == []
+
+
+async def test_a_job_cancelled_just_as_it_was_taken(queue: GatewayQueue) -> None:
+    """Cancelled between a worker's BLMOVE and its ``active``: looked at again after the
+    grace; the one a worker then marks active is left to it, the one whose taker died is
+    ended, cancelled, and released."""
+    taken_ = await taken(queue, "taken", retries=3, timeout=600)
+    await taken(queue, "orphan", retries=3, timeout=600)
+    for key in ("taken", "orphan"):
+        job = await queue.job(key)
+        assert job is not None
+        await queue.abort(job, "cancelled")
+
+    async def worker_marks_active() -> None:
+        await asyncio.sleep(0.1)  # inside the sweep's grace
+        taken_.attempts, taken_.started, taken_.worker_id = 1, now(), "w"
+        await taken_.update(status=Status.ACTIVE)
+
+    swept, _ = await asyncio.gather(queue.sweep(lock=1, abort=0.3), worker_marks_active())
+    assert swept == [queue.job_id("orphan")]
+    orphan = await queue.job("orphan")
+    assert orphan is not None and orphan.status == Status.ABORTED
+    assert orphan.error == "cancelled" and queue.released == ["orphan"]  # type: ignore[attr-defined]
+    assert await active_ids(queue) == ["taken"]

@@ -100,16 +100,22 @@ class GatewayQueue(RedisQueue):
         return [job_id.decode() for job_id in suspects]
 
     async def _spare_fresh(self, suspects: dict[bytes, Job | None]) -> None:
-        """Drop from ``suspects`` the jobs that were only between BLMOVE and ``active``."""
-        fresh = [i for i, job in suspects.items()
-                 if job is not None and job.status == Status.QUEUED]
+        """Drop from ``suspects`` the jobs that were only between BLMOVE and ``active`` (a
+        job cancelled then too); the others are looked at as they are after the grace."""
+        fresh = [i for i, job in suspects.items() if job is not None and self._fresh(job)]
         if not fresh:
             return
         await asyncio.sleep(self.grace_s)
         for job_id, raw in zip(fresh, await self.redis.mget(fresh), strict=True):
             job = self.deserialize(raw)
-            if job is not None and job.status != Status.QUEUED:
+            if job is not None and not self._fresh(job):
                 del suspects[job_id]  # a worker has it (or it ended): not stuck
+            else:
+                suspects[job_id] = job
+
+    def _fresh(self, job: Job) -> bool:
+        """Taken by no worker yet, as far as its record says."""
+        return job.status == Status.QUEUED or (self._cancelled(job) and not job.started)
 
     async def _worker_alive(self, job: Job) -> bool:
         """Whether the job's worker may still acknowledge an abort."""
@@ -124,7 +130,7 @@ class GatewayQueue(RedisQueue):
                 await pipe.lrem(self._active, 0, job_id).zrem(self._incomplete, job_id).execute()
             return
         if self._cancelled(job):
-            if await self._worker_alive(job) and not job.stuck:
+            if job.started and await self._worker_alive(job) and not job.stuck:
                 return  # its worker stops it, ends it and releases it
             await self._end(job, job.error)
             return
