@@ -138,8 +138,8 @@ async def _lookup(call: ModelCall[ChatRequest], request: Request, upstream: dict
     return cached
 
 
-async def _from_cache(call: ModelCall[ChatRequest], attempts: Attempts, cached: Lookup, save: Save
-                ) -> Response:
+async def _from_cache(call: ModelCall[ChatRequest], attempts: Attempts, cached: Lookup,
+                      save: Save) -> Response:
     """A hit: the stored ``response`` as a new one of this request (its own id, stored as
     asked), whole or played back as a stream; no upstream call, no tokens used."""
     assert cached.answer is not None
