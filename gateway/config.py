@@ -154,6 +154,7 @@ class GatewayConfig(_Section):
             _check_embedding_model(self.cache.embedding_model, self.deployments)
         for i, deployment in enumerate(self.deployments):
             _check_guardrails(deployment.guardrails, f"models[{i}].guardrails")
+        _check_responses_agree(self.deployments)
         return self
 
     @property
@@ -186,6 +187,31 @@ def _check_embedding_model(name: str | None, deployments: list[DeploymentConfig]
     if not issubclass(PROVIDERS[matching[0].provider], EmbeddingProvider):
         raise _KeyedError(path, f"the model '{name}' (provider {matching[0].provider}) does "
                                 "not support embeddings")
+
+
+def _check_responses_agree(deployments: list[DeploymentConfig]) -> None:
+    """The deployments of one name answer /v1/responses one way: all ``responses: native``
+    or none (a provider without the setting translates). Load-balanced deployments that
+    differ would answer one request two ways (built-in tools taken or refused, the cache's
+    entries apart); a fallback, another name, may differ."""
+    first: dict[str, int] = {}
+    for i, deployment in enumerate(deployments):
+        j = first.setdefault(deployment.name, i)
+        if _responses_way(deployment) != _responses_way(deployments[j]):
+            raise _KeyedError(
+                f"models[{i}]", f"the deployments named '{deployment.name}' must agree on "
+                f"'responses' (all 'native' or all 'translate'): {_way_of(j, deployments[j])}, "
+                f"{_way_of(i, deployment)}")
+
+
+def _responses_way(deployment: DeploymentConfig) -> str:
+    return str(getattr(deployment, "responses", "translate"))
+
+
+def _way_of(i: int, deployment: DeploymentConfig) -> str:
+    way = _responses_way(deployment)
+    unset = "" if "responses" in type(deployment).model_fields else ", it has no 'responses'"
+    return f"models[{i}] ({deployment.provider}{unset}) is '{way}'"
 
 
 def _check_guardrails(entries: Any, path: str) -> None:

@@ -51,6 +51,42 @@ def test_config_errors_are_one_line(tmp_path: Path, yaml_text: str, expected: st
     assert message.startswith(f"{path}") and expected in message and "\n" not in message
 
 
+NATIVE = "provider: openai\n    responses: native\n"
+
+
+@pytest.mark.parametrize(("entries", "expected"), [
+    (f"  - name: a\n    {NATIVE}  - name: b\n    provider: openai\n"
+     "  - name: a\n    provider: anthropic\n",
+     "models[2]: the deployments named 'a' must agree on 'responses' (all 'native' or all "
+     "'translate'): models[0] (openai) is 'native', models[2] (anthropic, it has no "
+     "'responses') is 'translate'"),
+    ("  - name: a\n    provider: openai\n    responses: translate\n"
+     f"  - name: a\n    {NATIVE}",
+     "models[1]: the deployments named 'a' must agree on 'responses' (all 'native' or all "
+     "'translate'): models[0] (openai) is 'translate', models[1] (openai) is 'native'"),
+])
+def test_deployments_of_one_name_agree_on_responses(tmp_path: Path, entries: str,
+                                                     expected: str) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text("models:\n" + entries)
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert str(caught.value) == f"{path}: {expected}"
+    checked = gateway_cli("check", "--config", str(path))
+    assert checked.returncode == 1 and expected in checked.stderr + checked.stdout
+    assert "Traceback" not in checked.stderr
+
+
+def test_deployments_that_agree_on_responses_load(tmp_path: Path) -> None:
+    """All native, or all translating (one saying so, one without the setting), and a
+    fallback of the other way: fine."""
+    path = tmp_path / "models.yaml"
+    path.write_text(f"models:\n  - name: a\n    {NATIVE}    fallbacks: [b]\n"
+                    f"  - name: a\n    {NATIVE}  - name: b\n    provider: openai\n"
+                    "    responses: translate\n  - name: b\n    provider: anthropic\n")
+    assert [d.name for d in load(path).deployments] == ["a", "a", "b", "b"]
+
+
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load(tmp_path / "nope.yaml")

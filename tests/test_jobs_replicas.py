@@ -16,11 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from gateway.jobs.inputs import STORE_PREFIX
 from tests.fakes.openai_audio_server import FakeOpenAIAudio
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.serve import GatewayProcess, RedisServer
 from tests.test_jobs import CLIP, wait
+from tests.test_jobs_storage import eventually
 
 MASTER = "sk-jobs-master"
 ADMIN = {"Authorization": f"Bearer {MASTER}"}
@@ -81,6 +84,31 @@ def test_a_killed_replicas_job_completes_once_on_the_other(start: Callable[[], G
     time.sleep(3)  # longer than a heartbeat and a sweep: nothing runs it a third time
     assert fake.calls["slow-once-120000"] == 2
     assert completed(b.url) == 1
+
+
+def test_a_job_cancelled_while_its_replica_dies_is_released(
+        start: Callable[[], GatewayProcess], fake: FakeOpenAIAudio,
+        redis_server: RedisServer) -> None:
+    """The replica running a job is killed (SIGKILL) and the job is cancelled through the
+    other before anything has noticed: nobody acknowledges the cancel. The other replica's
+    sweep ends it once the dead worker's record has lapsed: still cancelled, not run again,
+    its stored input deleted (it used to stay until it expired)."""
+    a = start()
+    job_id = httpx.post(f"{a.url}/v1/tools/transcribe", headers=ADMIN, timeout=30,
+                        files={"file": ("long.wav", CLIP, "audio/wav")},
+                        data={"model": "audio/slow-60000"}).json()["id"]
+    wait(a.url, job_id, ADMIN, status="running")
+    b = start()
+    with redis.Redis.from_url(redis_server.url) as client:
+        assert len(list(client.scan_iter(f"{STORE_PREFIX}*"))) == 1  # the upload
+        a.process.kill()
+        a.process.wait(10)
+        cancelled = httpx.delete(f"{b.url}/v1/jobs/{job_id}", headers=ADMIN, timeout=30)
+        assert cancelled.json()["status"] == "cancelled"
+        eventually(lambda: not list(client.scan_iter(f"{STORE_PREFIX}*")))
+    assert httpx.get(f"{b.url}/v1/jobs/{job_id}", headers=ADMIN).json()["status"] == "cancelled"
+    time.sleep(3)  # longer than a heartbeat and a sweep: it is not run again
+    assert fake.calls["slow-60000"] == 1
 
 
 def test_a_gateway_worker_runs_what_an_api_only_replica_takes(

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from saq import Job
 from saq.job import Status
+from saq.utils import now
 
 from gateway.jobs.saq_queue import GatewayQueue
 from tests.fakes.serve import RedisServer
@@ -99,3 +100,71 @@ async def test_a_job_that_ends_during_the_wait_stays_ended(queue: GatewayQueue) 
     assert stored is not None and stored.status == Status.COMPLETE
     assert stored.result == {"ok": True}
     assert await queue.count("queued") == 0 and await active_ids(queue) == []
+
+
+@pytest.mark.parametrize("worker", ["lapsed", "unknown"])
+async def test_a_job_cancelled_while_its_worker_dies_is_ended_and_released(
+        queue: GatewayQueue, worker: str) -> None:
+    """``DELETE /v1/jobs/{id}`` aborts a running job; its worker died before acknowledging
+    (a killed replica). saq's abort drops the job from the active list at once, so no sweep
+    ever saw it again: it stayed ``aborting`` and its inputs were kept until they expired.
+    Here it stays listed until a worker ends it, and the sweep ends it ``aborted`` (still
+    cancelled, not re-run) and releases it: at once when its worker's record has lapsed, after
+    the heartbeat when the worker is unknown."""
+    job = await taken(queue, "cancelled", heartbeat=1, retries=3, timeout=600)
+    job.attempts, job.worker_id = 1, "dead-worker" if worker == "lapsed" else None
+    job.started = job.touched = now()  # running, its heartbeat fresh
+    await queue._update(job, status=Status.ACTIVE)
+    await queue.abort(job, "cancelled")  # what SaqEngine.cancel does; nobody acknowledges
+    if worker == "unknown":
+        assert await queue.sweep(lock=1, abort=0.3) == [queue.job_id("cancelled")]
+        assert queue.released == []  # type: ignore[attr-defined]  # (may be alive: waits)
+        await asyncio.sleep(1.2)  # past the heartbeat
+        await queue.redis.delete(queue.namespace("sweep"))  # (the sweep's lock)
+    assert await queue.sweep(lock=1, abort=0.3) == [queue.job_id("cancelled")]
+    stored = await queue.job("cancelled")
+    assert stored is not None and stored.status == Status.ABORTED
+    assert stored.error == "cancelled"
+    assert queue.released == ["cancelled"]  # type: ignore[attr-defined]
+    assert await active_ids(queue) == [] and await queue.count("queued") == 0
+
+
+async def test_a_cancelled_job_of_a_live_worker_is_left_to_it(queue: GatewayQueue) -> None:
+    """Its worker is alive (its ``worker_info`` record is there, its heartbeat fresh): the
+    sweep leaves the job to the worker, which stops it, ends it and releases it."""
+    job = await taken(queue, "alive", heartbeat=30, retries=3, timeout=600)
+    job.attempts, job.worker_id = 1, "live-worker"
+    job.started = job.touched = now()
+    await queue.redis.set(queue.namespace("worker_info:live-worker"), "{}", ex=30)
+    await queue._update(job, status=Status.ACTIVE)
+    await queue.abort(job, "cancelled")
+    await queue.sweep(lock=1, abort=0.3)
+    stored = await queue.job("alive")
+    assert stored is not None and stored.status == Status.ABORTING  # (shown as cancelled)
+    assert queue.released == [] and await active_ids(queue) == ["alive"]  # type: ignore[attr-defined]
+    await queue.finish_abort(stored)  # the worker acknowledges
+    assert await active_ids(queue) == []
+
+
+async def test_a_job_cancelled_just_as_it_was_taken(queue: GatewayQueue) -> None:
+    """Cancelled between a worker's BLMOVE and its ``active``: looked at again after the
+    grace; the one a worker then marks active is left to it, the one whose taker died is
+    ended, cancelled, and released."""
+    taken_ = await taken(queue, "taken", retries=3, timeout=600)
+    await taken(queue, "orphan", retries=3, timeout=600)
+    for key in ("taken", "orphan"):
+        job = await queue.job(key)
+        assert job is not None
+        await queue.abort(job, "cancelled")
+
+    async def worker_marks_active() -> None:
+        await asyncio.sleep(0.1)  # inside the sweep's grace
+        taken_.attempts, taken_.started, taken_.worker_id = 1, now(), "w"
+        await taken_.update(status=Status.ACTIVE)
+
+    swept, _ = await asyncio.gather(queue.sweep(lock=1, abort=0.3), worker_marks_active())
+    assert swept == [queue.job_id("orphan")]
+    orphan = await queue.job("orphan")
+    assert orphan is not None and orphan.status == Status.ABORTED
+    assert orphan.error == "cancelled" and queue.released == ["orphan"]  # type: ignore[attr-defined]
+    assert await active_ids(queue) == ["taken"]

@@ -5,7 +5,9 @@ with sorted keys, less the fields that do not change the answer (``stream``,
 ``stream_options``, ``user``). So the entry is shared by every key, and a stream and a
 non-stream request for the same thing share it. It holds one form of the answer, the
 ``chat.completion`` JSON with its usage; a stream is put together into it as it passes, and a
-stream hit is played back from it (``gateway.cache.stream``).
+stream hit is played back from it (``gateway.cache.stream``). A Responses API call sent to a
+``responses: native`` upstream is keyed the same way by the body the upstream gets, and its
+entry (under ``RESPONSES_PREFIX``) holds the final ``response`` (``lookup_response``).
 
 Which requests: ``mode: deterministic`` (the default) those with ``temperature: 0`` or a
 ``seed``; ``all`` every request; ``semantic`` every request, also answered from a stored
@@ -44,6 +46,7 @@ log = logging.getLogger("gateway")
 
 PREFIX = "gw:cache:"
 SEMANTIC_PREFIX = "gw:cache:sem:"
+RESPONSES_PREFIX = "resp:"  # (in gw:cache:) native Responses API answers, kept apart from chat
 IGNORED_FIELDS = frozenset({"stream", "stream_options", "user"})
 STORE_RETRY_S = 2.0  # after a store failure, the cache rests this long
 WARN_EVERY_S = 60.0
@@ -137,12 +140,28 @@ class ResponseCache:
                      ) -> Lookup:
         """The cached answer to ``chat`` for ``model`` (the name the client sent), or a miss
         ready to store the answer when it may be stored."""
+        return await self._lookup(model, chat.raw, chat, self._cacheable(chat), headers)
+
+    async def lookup_response(self, model: str, body: Mapping[str, Any],
+                              headers: Mapping[str, str]) -> Lookup:
+        """The same for a Responses API body as its upstream gets it (``responses: native``):
+        the stored answer is the upstream's ``response`` object, under a prefix of its own.
+        Matched exactly only, in ``semantic`` mode too. (The Responses API has no ``seed``;
+        one passed through counts as in chat.)"""
+        cacheable = (self._any_request or body.get("temperature") == 0
+                     or body.get("seed") is not None)
+        return await self._lookup(model, body, None, cacheable, headers,
+                                  prefix=RESPONSES_PREFIX)
+
+    async def _lookup(self, model: str, raw: Mapping[str, Any], chat: ChatRequest | None,
+                      cacheable: bool, headers: Mapping[str, str], *, prefix: str = ""
+                      ) -> Lookup:
         directives = cache_directives(headers.get("cache-control"))
-        if "no-store" in directives or not self._cacheable(chat):
+        if "no-store" in directives or not cacheable:
             return NOT_STORED
-        raw = chat.raw
-        lookup = Lookup("miss", cache=self, entry_id=digest(normalized(model, raw)), chat=chat)
-        if self._semantic is not None:
+        lookup = Lookup("miss", cache=self, entry_id=prefix + digest(normalized(model, raw)),
+                        chat=chat)
+        if self._semantic is not None and chat is not None:
             lookup.group = SEMANTIC_PREFIX + digest(normalized(model, raw,
                                                                without=frozenset({"messages"})))
         if "no-cache" in directives:

@@ -17,6 +17,13 @@ saq's own sweep (0.26) has three faults the gateway's jobs meet (tobymao/saq#124
 
 A swept job that has no attempt left is finished ``aborted`` and ``on_final`` is called for
 it (its stored inputs are deleted), as a worker does for the jobs it ends.
+
+A job cancelled while a worker has it (``abort``) is ``aborting`` until that worker stops it
+and ends it. saq's abort drops it from the active list at once, so when the worker had died
+(a killed replica) nobody ever ended it: it stayed ``aborting`` and its inputs were kept
+until they expired. Here it stays in the active list until it is ended, and the sweep ends a
+cancelled job whose worker is dead (its record lapsed, or its heartbeat stale) ``aborted``,
+with ``on_final``: it is never re-run.
 """
 
 from __future__ import annotations
@@ -60,6 +67,22 @@ class GatewayQueue(RedisQueue):
 
         return cls(aioredis.from_url(url), **kwargs)
 
+    async def abort(self, job: Job, error: str, ttl: float = 5) -> None:
+        """saq's abort, less its removal of a taken job from the active list (its worker's
+        end of the job removes it; until then the sweep sees it)."""
+        async with self._op_sem:
+            pipe: Any = self.redis.pipeline(transaction=True)
+            async with pipe:
+                job.status, job.error = Status.ABORTING, error
+                dequeued, *_ = await (pipe.lrem(self._queued, 0, job.id)
+                                      .zrem(self._incomplete, job.id)
+                                      .set(job.id, self.serialize(job))
+                                      .setex(job.abort_id, ttl, error)
+                                      .publish(job.id, job.status).execute())
+            if dequeued:  # (still queued: nobody has it; ended now)
+                await self.finish(job, Status.ABORTED, error=error)
+                await self.redis.delete(job.abort_id)
+
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         """Re-queue (or end) the jobs of dead workers; the ids swept."""
         if self._list_script is None:
@@ -77,16 +100,22 @@ class GatewayQueue(RedisQueue):
         return [job_id.decode() for job_id in suspects]
 
     async def _spare_fresh(self, suspects: dict[bytes, Job | None]) -> None:
-        """Drop from ``suspects`` the jobs that were only between BLMOVE and ``active``."""
-        fresh = [i for i, job in suspects.items()
-                 if job is not None and job.status == Status.QUEUED]
+        """Drop from ``suspects`` the jobs that were only between BLMOVE and ``active`` (a
+        job cancelled then too); the others are looked at as they are after the grace."""
+        fresh = [i for i, job in suspects.items() if job is not None and self._fresh(job)]
         if not fresh:
             return
         await asyncio.sleep(self.grace_s)
         for job_id, raw in zip(fresh, await self.redis.mget(fresh), strict=True):
             job = self.deserialize(raw)
-            if job is not None and job.status != Status.QUEUED:
+            if job is not None and not self._fresh(job):
                 del suspects[job_id]  # a worker has it (or it ended): not stuck
+            else:
+                suspects[job_id] = job
+
+    def _fresh(self, job: Job) -> bool:
+        """Taken by no worker yet, as far as its record says."""
+        return job.status == Status.QUEUED or (self._cancelled(job) and not job.started)
 
     async def _worker_alive(self, job: Job) -> bool:
         """Whether the job's worker may still acknowledge an abort."""
@@ -100,6 +129,11 @@ class GatewayQueue(RedisQueue):
             async with pipe:  # a missing job's id: forgotten
                 await pipe.lrem(self._active, 0, job_id).zrem(self._incomplete, job_id).execute()
             return
+        if self._cancelled(job):
+            if job.started and await self._worker_alive(job) and not job.stuck:
+                return  # its worker stops it, ends it and releases it
+            await self._end(job, job.error)
+            return
         log.info("sweeping job %s (status %s)", job.key, job.status)
         await self.abort(job, error=self.swept_error_message)
         try:
@@ -110,9 +144,21 @@ class GatewayQueue(RedisQueue):
             return  # the record is gone (expired)
         if job.status in TERMINAL_STATUSES and job.error != self.swept_error_message:
             return  # it ended while we waited: leave it ended
-        if job.retryable:
+        if self._cancelled(job):  # (cancelled while we waited)
+            await self._end(job, job.error)
+        elif job.retryable:
             await self.retry(job, error=self.swept_error_message)
-            return
-        await self.finish(job, Status.ABORTED, error=self.swept_error_message)
+        else:
+            await self._end(job, self.swept_error_message)
+
+    def _cancelled(self, job: Job) -> bool:
+        """Aborted by a cancel (not by a sweep), and not yet ended by its worker."""
+        return job.status == Status.ABORTING and job.error != self.swept_error_message
+
+    async def _end(self, job: Job, error: str | None) -> None:
+        """End a job its worker will never end: ``aborted``, then ``on_final``."""
+        log.info("ending job %s of a dead worker (%s)", job.key, error)
+        await self.finish(job, Status.ABORTED, error=error)
+        await self.redis.delete(job.abort_id)
         if self.on_final is not None:
             await self.on_final(job)

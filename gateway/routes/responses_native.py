@@ -4,7 +4,9 @@ Each attempt the router makes (retries, other deployments, fallbacks) goes the w
 deployment speaks: a native one gets the Responses body and answers a ``response`` (a stream:
 its typed events, relayed as bytes); any other is translated to the chat path and its answer
 back, as gateway/routes/responses.py does. Keys, limits, breakers, usage, spend and metrics
-apply as for chat; the response cache does not (a native answer is not a chat completion).
+apply as for chat, and so does the response cache: keyed by the body the upstream gets, it
+keeps the final ``response`` (whichever deployment answered) and plays a stream hit back as
+typed events (gateway/responses/replay.py).
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.cache.response import Lookup
 from gateway.http.streaming import SSEResponse, stream_failure
 from gateway.responses.events import EventWriter, encode
 from gateway.responses.native import client_view
 from gateway.responses.output import envelope, from_completion
+from gateway.responses.replay import replay_events
 from gateway.routes.common import ModelCall, first_chunk, until_disconnected
 from gateway.routing.router import Deployment
 from providers.base import NativeResponder
@@ -31,6 +35,7 @@ from wire.responses import ResponsesRequest
 
 Save = Callable[[dict[str, Any]], Awaitable[None]]
 _ENDED = ("response.completed", "response.incomplete")
+_STORED = ("completed", "incomplete")  # a whole answer of another status is not cached
 
 
 def native_of(deployment: Deployment) -> NativeResponder | None:
@@ -100,32 +105,70 @@ class Attempts:
 
 async def answer(request: Request, call: ModelCall[ChatRequest], attempts: Attempts,
                  save: Save) -> Response:
+    cached = await _lookup(call, request, attempts.upstream)
+    if cached is not None and cached.answer is not None:
+        return await _from_cache(call, attempts, cached, save)
+    headers = {**call.ticket.headers, **(cached.headers if cached else {})}
     if attempts.body.stream:
-        return await _stream(request, call, attempts, save)
+        return await _stream(request, call, attempts, save, cached, headers)
     try:
         result = await until_disconnected(request, call.gateway.router.chat(
             call.route, call.body, call.meter, via=attempts.whole))
     except BaseException as error:
         await call.release()
         if isinstance(error, GatewayError):
-            error.headers.update(call.ticket.headers)
+            error.headers.update(headers)
         raise
     response = orjson.loads(result.body)
+    if cached is not None and response.get("status") in _STORED:
+        await cached.save(result.body)
     shown = client_view(response, attempts.body, attempts.response_id)
     data = result.body if shown == response else orjson.dumps(shown)
     await save(shown)
-    return call.respond(data, result.usage)
+    return call.respond(data, result.usage, headers=cached.headers if cached else None)
+
+
+async def _lookup(call: ModelCall[ChatRequest], request: Request, upstream: dict[str, Any]
+                  ) -> Lookup | None:
+    """The response cache's entry for the body the upstream gets (None: no cache)."""
+    cache = call.gateway.cache
+    cached = (await cache.lookup_response(call.route.model, upstream, request.headers)
+              if cache else None)
+    request.state.cache = cached.result if cached else None
+    return cached
+
+
+async def _from_cache(call: ModelCall[ChatRequest], attempts: Attempts, cached: Lookup,
+                      save: Save) -> Response:
+    """A hit: the stored ``response`` as a new one of this request (its own id, stored as
+    asked), whole or played back as a stream; no upstream call, no tokens used."""
+    assert cached.answer is not None
+    response = client_view(orjson.loads(cached.answer), attempts.body, attempts.response_id)
+    if not attempts.body.stream:
+        await save(response)
+        return call.respond(orjson.dumps(response), None, cached=True, headers=cached.headers)
+    return SSEResponse(_replayed(call, response, save),
+                       headers={**call.ticket.headers, **cached.headers})
+
+
+async def _replayed(call: ModelCall[ChatRequest], response: dict[str, Any], save: Save
+                    ) -> AsyncGenerator[bytes, None]:
+    try:
+        for event in replay_events(response):
+            yield encode(event)
+        await save(response)
+    finally:
+        await call.finish(None, cached=True)
 
 
 async def _stream(request: Request, call: ModelCall[ChatRequest], attempts: Attempts,
-                  save: Save) -> Response:
+                  save: Save, cached: Lookup | None, headers: dict[str, str]) -> Response:
     """Open the stream and wait for its first event (an upstream failing before it is a plain
     HTTP error, after retries and fallbacks), then relay every event as it comes."""
-    headers = dict(call.ticket.headers)
     chunks = call.gateway.router.stream(call.route, call.body, keep_usage_only=True,
                                         meter=call.meter, via=attempts.stream)
     first = await first_chunk(request, call, chunks, headers)
-    return SSEResponse(_relay(call, attempts, first, chunks, save), headers=headers)
+    return SSEResponse(_relay(call, attempts, first, chunks, save, cached), headers=headers)
 
 
 def _shown(chunk: StreamChunk, attempts: Attempts) -> tuple[bytes, dict[str, Any] | None]:
@@ -150,10 +193,10 @@ def _error_event(error: GatewayError, sequence: int) -> bytes:
 
 
 async def _relay(call: ModelCall[ChatRequest], attempts: Attempts, first: StreamChunk | None,
-                 chunks: AsyncGenerator[StreamChunk, None], save: Save
+                 chunks: AsyncGenerator[StreamChunk, None], save: Save, cached: Lookup | None
                  ) -> AsyncGenerator[bytes, None]:
     """The events; an error after the start is an ``error`` event. The response is stored
-    once it has ended cleanly; the call is settled when the stream ends."""
+    (and cached) once it has ended cleanly; the call is settled when the stream ends."""
     usage: Usage | None = None
     final: dict[str, Any] | None = None
     sent = 0  # events relayed so far: the next sequence_number
@@ -172,6 +215,8 @@ async def _relay(call: ModelCall[ChatRequest], attempts: Attempts, first: Stream
                 yield _error_event(stream_failure(exc, "responses stream"), sent)
                 return
         if final is not None:
+            if cached is not None:
+                await cached.save(orjson.dumps(final))
             await save(final)
     finally:
         await call.finish(usage)

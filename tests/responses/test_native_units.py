@@ -7,9 +7,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
 import pytest
+from openai.lib.streaming.responses._responses import ResponseStreamState
+from openai.types.responses import Response, ResponseStreamEvent
+from pydantic import TypeAdapter
 
 from gateway.responses.native import client_view, messages_to_items, replayable, upstream_body
+from gateway.responses.replay import replay_events
 from providers.openai.responses import ResponseEvents, from_upstream_response, response_usage
 from wire.errors import UpstreamError
 from wire.openai import Usage
@@ -103,3 +108,52 @@ def test_whole_answer_checks() -> None:
     for bad in (b"<html>", b'{"object": "chat.completion"}'):
         with pytest.raises(UpstreamError):
             from_upstream_response(bad)
+
+
+def test_replay_events_of_every_item_kind() -> None:
+    """A stored ``response`` played back: every event is one of the SDK's own types, in
+    OpenAI's order, and the SDK's stream accumulator rebuilds the same output from them."""
+    response = Response.model_validate({
+        "id": "resp_1", "object": "response", "created_at": 1, "status": "completed",
+        "model": "m", "parallel_tool_calls": True, "tool_choice": "auto", "tools": [],
+        "output": [
+            {"id": "rs_1", "type": "reasoning", "summary": [], "encrypted_content": "x"},
+            {"id": "ws_1", "type": "web_search_call", "status": "completed",
+             "action": {"type": "search", "query": "q"}},
+            {"id": "msg_1", "type": "message", "role": "assistant", "status": "completed",
+             "content": [{"type": "output_text", "text": "hi", "logprobs": [],
+                          "annotations": [{"type": "url_citation", "url": "http://a",
+                                           "title": "a", "start_index": 0,
+                                           "end_index": 2}]},
+                         {"type": "refusal", "refusal": "no"}]},
+            {"id": "fc_1", "type": "function_call", "call_id": "c1", "name": "f",
+             "arguments": '{"a": 1}', "status": "completed"}],
+        "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3,
+                  "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                  "output_tokens_details": {"reasoning_tokens": 0}}}).model_dump(
+        mode="json", exclude_none=True)
+    events = replay_events(response)
+    adapter: TypeAdapter[Any] = TypeAdapter(ResponseStreamEvent)
+    parsed = [adapter.validate_python(e) for e in events]
+    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    assert [e.type for e in parsed] == [
+        "response.created", "response.in_progress",
+        "response.output_item.added", "response.output_item.done",
+        "response.output_item.added", "response.output_item.done",
+        "response.output_item.added",
+        "response.content_part.added", "response.output_text.delta",
+        "response.output_text.done", "response.content_part.done",
+        "response.content_part.added", "response.refusal.delta", "response.refusal.done",
+        "response.content_part.done", "response.output_item.done",
+        "response.output_item.added", "response.function_call_arguments.delta",
+        "response.function_call_arguments.done", "response.output_item.done",
+        "response.completed"]
+    assert events[0]["response"]["output"] == [] and events[0]["response"]["usage"] is None
+    assert events[6]["item"]["content"] == [] and events[16]["item"]["arguments"] == ""
+    assert events[7]["part"]["annotations"] == [] and events[7]["part"]["text"] == ""
+    state: Any = ResponseStreamState(input_tools=[], text_format=openai.omit)
+    for event_ in parsed:
+        state.handle_event(event_)
+    rebuilt = state._completed_response
+    assert rebuilt is not None
+    assert rebuilt.model_dump(mode="json", exclude_none=True)["output"] == response["output"]
