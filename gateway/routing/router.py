@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Set
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.access.quotas import Admission, DeploymentLimits, Quotas, no_tokens
@@ -32,7 +32,16 @@ from gateway.routing.reliability import (
     is_retryable,
 )
 from providers import PROVIDERS
-from providers.base import DeploymentConfig, EmbeddingProvider, ManagedProvider, Provider
+from providers.base import (
+    ChatProvider,
+    DeploymentConfig,
+    Detector,
+    EmbeddingProvider,
+    ManagedProvider,
+    OCRProvider,
+    Provider,
+    Transcriber,
+)
 from providers.http import HTTPClient
 from wire.errors import GatewayError, InvalidRequest, ModelNotFound, RateLimited
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
@@ -51,6 +60,10 @@ class Deployment:
     where: str = ""  # its entry in models.yaml ("models[3]"), for the logs
     limits: DeploymentLimits | None = None
     in_flight: int = 0
+    chat: ChatProvider | None = field(init=False)  # the provider, when it answers chat
+
+    def __post_init__(self) -> None:
+        self.chat = self.provider if isinstance(self.provider, ChatProvider) else None
 
     def upstream_model(self, requested: str) -> str:
         return self.config.upstream_model(requested)
@@ -74,9 +87,16 @@ class Route:
 
 # One attempt's call: (the name being tried, the deployment chosen) -> the answer.
 Call = Callable[[Route, Deployment], Awaitable[T]]
-# A chat call's attempt made another way: (the deployment, its upstream model id) -> ...
-Attempt = Callable[[Deployment, str], Awaitable[ChatResult]]
-StreamAttempt = Callable[[Deployment, str], AsyncGenerator[StreamChunk, None]]
+# A chat call's attempt made another way: (the deployment, its chat provider, its upstream
+# model id) -> ...
+Attempt = Callable[[Deployment, ChatProvider, str], Awaitable[ChatResult]]
+StreamAttempt = Callable[[Deployment, ChatProvider, str], AsyncGenerator[StreamChunk, None]]
+# What a model without chat is, for the 400 of a chat call naming it.
+_NOT_CHAT: tuple[tuple[type, str], ...] = (
+    (Transcriber, "a speech-to-text model (/v1/audio/transcriptions)"),
+    (OCRProvider, "a tool (/v1/tools/ocr)"),
+    (Detector, "a tool (/v1/tools/detect)"),
+)
 
 
 def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
@@ -307,10 +327,13 @@ class Router:
         of the provider's ``chat`` (/v1/responses: native or translated per deployment);
         ``request`` still makes the rate limits' estimate."""
         async def call(target: Route, deployment: Deployment) -> ChatResult:
+            chat = deployment.chat
+            if chat is None:
+                raise _no_chat(target, deployment)
             model = deployment.upstream_model(target.model)
             if via is not None:
-                return await via(deployment, model)
-            return await deployment.provider.chat(request, model)
+                return await via(deployment, chat, model)
+            return await chat.chat(request, model)
 
         admission = self._admission(route, request)
         try:
@@ -336,9 +359,12 @@ class Router:
 
         async def open_stream(target: Route, deployment: Deployment
                               ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None]]:
+            chat = deployment.chat
+            if chat is None:
+                raise _no_chat(target, deployment)
             model = deployment.upstream_model(target.model)
-            upstream = (via(deployment, model) if via is not None
-                        else deployment.provider.stream(request, model))
+            upstream = (via(deployment, chat, model) if via is not None
+                        else chat.stream(request, model))
             try:
                 return await anext(upstream, None), upstream
             except BaseException:
@@ -403,14 +429,12 @@ class Router:
                                ) -> T:
         usable = _has(capability)
         if not usable(route):
-            raise InvalidRequest(f"The model '{route.model}' does not support {what}.",
-                                 param="model")
+            raise unsupported(route.model, what)
 
         async def attempt(target: Route, deployment: Deployment) -> T:
             provider = deployment.provider
             if not isinstance(provider, capability):
-                raise InvalidRequest(f"The model '{target.model}' does not support {what}.",
-                                     param="model")
+                raise unsupported(target.model, what)
             return await call(provider, deployment.upstream_model(target.model))
 
         try:
@@ -422,6 +446,19 @@ class Router:
         return result
 
 
+def unsupported(model: str, what: str, kind: str = "") -> InvalidRequest:
+    """The 400 of a call to a model without the capability it needs (``what``: "chat
+    completions", "embeddings", ...); ``kind`` says what the model is instead."""
+    if kind:
+        return InvalidRequest(f"The model '{model}' is {kind}; it does not support {what}.",
+                              param="model")
+    return InvalidRequest(f"The model '{model}' does not support {what}.", param="model")
+
+
+def _no_chat(target: Route, deployment: Deployment) -> InvalidRequest:
+    kind = next((kind for capability, kind in _NOT_CHAT
+                 if isinstance(deployment.provider, capability)), "")
+    return unsupported(target.model, "chat completions", kind)
 
 
 def _has(capability: type) -> Callable[[Route], bool]:
