@@ -56,6 +56,17 @@ def test_a_pdf_with_a_schema_gives_valid_data(gateway: str, fake_openai: FakeOpe
     assert "Acme Ltd" in asked["messages"][-1]["content"]  # the PDF's text layer
 
 
+def test_without_a_model_the_first_chat_model_answers(gateway: str,
+                                                     fake_openai: FakeOpenAI) -> None:
+    """An OpenAI-speaking deployment is a chat model, though it can also make images (it
+    was passed over for that, so a config of OpenAI models had no default)."""
+    job = submit(gateway, {"file": ("invoice.txt", "\n".join(INVOICE).encode(), "text/plain")},
+                 schema=orjson.dumps(SCHEMA).decode())
+    assert job["status"] == "succeeded", job
+    assert job["result"]["model"] == "reader"
+    assert job["result"]["data"] == {"invoice": "INV-7", "total": 42.5}
+
+
 def test_an_invalid_answer_is_asked_again_once(gateway: str, fake_openai: FakeOpenAI) -> None:
     files = {"file": ("invoice.txt", "\n".join(INVOICE).encode(), "text/plain"),
              "schema_file": ("schema.json", orjson.dumps(SCHEMA), "application/json")}

@@ -15,20 +15,18 @@ from gateway.jobs import extract
 from gateway.routes.common import json_response
 from gateway.routing.router import Router
 from gateway.state import app_state
-from providers.base import Detector, ImageGenerator, OCRProvider, Transcriber
+from providers.base import ChatProvider, OCRProvider
 from wire.errors import InvalidRequest
 from wire.openai import Usage
 
-_NOT_CHAT = (Transcriber, OCRProvider, Detector, ImageGenerator)
-
 
 def first_model(router: Router, caller: Caller, chat: bool) -> str | None:
-    """The first configured model the caller may use: a chat model, or (``chat`` False) one
-    that reads documents (OCR)."""
+    """The first configured model the caller may use: a chat model (every deployment speaks
+    chat: an OpenAI or Gemini one too, though they can also make images), or (``chat``
+    False) one that reads documents (OCR)."""
+    capability = ChatProvider if chat else OCRProvider
     for name, _ in router.names():
-        providers = [d.provider for d in router.resolve(name).deployments]
-        fits = (not any(isinstance(p, _NOT_CHAT) for p in providers) if chat
-                else all(isinstance(p, OCRProvider) for p in providers))
+        fits = all(isinstance(d.provider, capability) for d in router.resolve(name).deployments)
         if fits and caller.may_use(name):
             return name
     return None

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
-from contextlib import aclosing, contextmanager
+from contextlib import aclosing
+from types import TracebackType
 from typing import TypeVar
 
 from gateway.access.quotas import Admission, no_tokens
@@ -49,32 +50,14 @@ class Router(Deployments):
 
     # -- one request: attempts, retries, fallbacks ------------------------------------------
 
-    @contextmanager
     def _attempt(self, route: Route, deployment: Deployment, probe: bool, *, asked: str,
-                 judged: bool = True) -> Iterator[None]:
+                 judged: bool = True) -> _Attempt:
         """One call to ``deployment``, counted in flight; its outcome goes to the breaker, an
         upstream failure to the metrics (under ``asked``, the name the client sent) and the
         log (a client error raised before any upstream call is only logged as the client's).
         ``judged=False``: the rest of a stream whose opening was already judged a
         success (a later failure still counts)."""
-        deployment.in_flight += 1
-        try:
-            yield
-        except GatewayError as error:
-            self._count_failure(route, deployment, error, asked)
-            if is_retryable(error):
-                deployment.breaker.failure(probe)
-            else:  # the client's own error says nothing about the deployment's health
-                deployment.breaker.release(probe)
-            raise
-        except BaseException:
-            deployment.breaker.release(probe)
-            raise
-        else:
-            if judged:
-                deployment.breaker.success(probe)
-        finally:
-            deployment.in_flight -= 1
+        return _Attempt(self, route, deployment, probe, asked, judged)
 
     def _count_failure(self, route: Route, deployment: Deployment, error: GatewayError,
                        asked: str) -> None:
@@ -277,6 +260,39 @@ class Router(Deployments):
         if meter is not None:
             meter.config = deployment.config
         return result
+
+
+class _Attempt:
+    """``Router._attempt``'s context manager: a class, not ``@contextmanager`` (whose
+    generator and wrapper cost a few us on every call)."""
+
+    __slots__ = ("asked", "deployment", "judged", "probe", "route", "router")
+
+    def __init__(self, router: Router, route: Route, deployment: Deployment, probe: bool,
+                 asked: str, judged: bool) -> None:
+        self.router, self.route, self.deployment = router, route, deployment
+        self.probe, self.asked, self.judged = probe, asked, judged
+
+    def __enter__(self) -> None:
+        self.deployment.in_flight += 1
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        deployment = self.deployment
+        try:
+            if exc is None:
+                if self.judged:
+                    deployment.breaker.success(self.probe)
+            elif isinstance(exc, GatewayError):
+                self.router._count_failure(self.route, deployment, exc, self.asked)
+                if is_retryable(exc):
+                    deployment.breaker.failure(self.probe)
+                else:  # the client's own error says nothing about the deployment's health
+                    deployment.breaker.release(self.probe)
+            else:
+                deployment.breaker.release(self.probe)
+        finally:
+            deployment.in_flight -= 1
 
 
 def unsupported(model: str, what: str, kind: str = "") -> InvalidRequest:
