@@ -14,6 +14,14 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 _JSON = (b"content-type", b"application/json")
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def raw_headers(headers: Mapping[str, str] | None) -> RawHeaders:
+    """The gateway's own headers as ASGI's raw headers: lower-case names, latin-1."""
+    if not headers:
+        return []
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
 
 
 class JSONAnswer(Response):
@@ -27,15 +35,16 @@ class JSONAnswer(Response):
         self.status_code = status
         self.background = None
         self.then = then
-        raw = [(b"content-length", str(len(body)).encode()), _JSON]
-        if headers:
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in headers.items()]
-        self.raw_headers = raw
+        self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON,
+                            *raw_headers(headers)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.send_to(send)
+        if self.then is not None:
+            await self.then()
+
+    async def send_to(self, send: Send) -> None:
+        """Send the answer (and nothing else: ``then`` is the caller's)."""
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
         await send({"type": "http.response.body", "body": self.body})
-        if self.then is not None:
-            await self.then()

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.http.answers import JSONAnswer
 from gateway.http.bodies import coding_of, decoding_receive
 from gateway.http.streaming import WATCHER, DisconnectWatcher
 from gateway.logs import RequestLog
@@ -243,7 +244,5 @@ def _request_headers(scope: Scope
 
 
 async def _send_error(send: Send, error: GatewayError) -> None:
-    headers = [(b"content-type", b"application/json"),
-               *((k.encode(), v.encode()) for k, v in error.headers.items())]
-    await send({"type": "http.response.start", "status": error.status, "headers": headers})
-    await send({"type": "http.response.body", "body": error.body_bytes()})
+    """The error's OpenAI body as a whole JSON answer (with its Content-Length)."""
+    await JSONAnswer(error.body_bytes(), error.status, error.headers).send_to(send)

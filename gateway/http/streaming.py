@@ -25,6 +25,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from gateway.http.answers import raw_headers
 from wire.errors import GatewayError, InternalError
 
 log = logging.getLogger("gateway")
@@ -128,11 +129,8 @@ class SSEResponse(Response):
         self.events = events
         self.status_code = 200
         self.background = None
-        raw = [*_SSE_HEADERS]
-        if headers:  # (the gateway's own: never a content-type or content-length)
-            raw += [(k.lower().encode("latin-1"), v.encode("latin-1"))
-                    for k, v in headers.items()]
-        self.raw_headers = raw
+        # (``headers``: the gateway's own, never a content-type or content-length)
+        self.raw_headers = [*_SSE_HEADERS, *raw_headers(headers)]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
