@@ -37,6 +37,7 @@ Call = Callable[[Route, Deployment], Awaitable[T]]
 # model id) -> ...
 Attempt = Callable[[Deployment, ChatProvider, str], Awaitable[ChatResult]]
 StreamAttempt = Callable[[Deployment, ChatProvider, str], AsyncGenerator[StreamChunk, None]]
+_NONE: frozenset[Deployment] = frozenset()  # (a first attempt excludes no deployment)
 # What a model without chat is, for the 400 of a chat call naming it.
 _NOT_CHAT: tuple[tuple[type, str], ...] = (
     (Transcriber, "a speech-to-text model (/v1/audio/transcriptions)"),
@@ -75,19 +76,22 @@ class Router(Deployments):
                    admission: Admission | None, asked: str) -> tuple[T, Deployment] | None:
         """Attempts on the deployments of one name, retried as their config says. A client
         error is raised at once; None when the name gave up (``failures`` says why)."""
-        attempts: Attempts[Deployment] = Attempts()
-        while (choice := await self._next(route, attempts, admission)) is not None:
+        attempts: Attempts[Deployment] | None = None  # (made at the first failure)
+        choice = await self._choose(route, _NONE, admission)
+        while choice is not None:
             deployment, probe = choice
             try:
                 with self._attempt(route, deployment, probe, asked=asked):
                     return await call(route, deployment), deployment
             except RETRYABLE as error:
                 failures.note(deployment, error)
+                attempts = attempts or Attempts()
                 if not attempts.failed(deployment, error, deployment.config):
                     return None
                 log.info("retrying model %s (retry %d of %d)", route.model, attempts.retries,
                          deployment.config.retries)
-        if not attempts.tried:
+            choice = await self._next(route, attempts, admission)
+        if attempts is None:
             log.warning("model %s: every deployment is cooling down", route.model)
         return None
 
