@@ -45,5 +45,8 @@ class AppState:
 
 
 def app_state(request: Request) -> AppState:
-    state: AppState = request.state.gateway
+    """The gateway's shared state (the lifespan's ``{"gateway": ...}``, which the server
+    copies into every request's scope; read from the scope, not through ``request.state``'s
+    attribute wrapper: every request asks)."""
+    state: AppState = request.scope["state"]["gateway"]
     return state

@@ -105,7 +105,7 @@ async def lookup(call: ModelCall[ChatRequest], request: Request) -> Lookup | Non
     """The response cache's entry for this call (None: no cache configured)."""
     cache = call.gateway.cache
     cached = await cache.lookup(call.route.model, call.body, request.headers) if cache else None
-    request.state.cache = cached.result if cached else None
+    request.scope["state"]["cache"] = cached.result if cached else None
     return cached
 
 

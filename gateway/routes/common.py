@@ -10,7 +10,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.access.auth import Caller
@@ -32,8 +32,28 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("gateway")
 
 
+async def read_body(request: Request) -> bytes:
+    """The whole request body, read straight from ``receive`` (Starlette's ``Request.body``
+    goes through an async generator and a list per request); kept where ``Request.body``
+    looks, so a later call to it gets the same bytes."""
+    receive = request.receive
+    message = await receive()
+    body: bytes = message.get("body", b"")
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        request._body = body
+        return body
+    chunks = [body]
+    while message["type"] == "http.request" and message.get("more_body", False):
+        message = await receive()
+        chunks.append(message.get("body", b""))
+    if message["type"] == "http.disconnect":
+        raise ClientDisconnect()
+    request._body = body = b"".join(chunks)
+    return body
+
+
 async def read_json(request: Request) -> dict[str, Any]:
-    body = await request.body()
+    body = await read_body(request)
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -152,12 +172,13 @@ async def authorized_call(request: Request, body_type: type[R],
     caller = await gateway.auth.authenticate(request.headers)
     body = await read(request) if read else parse(body_type, await read_json(request))
     route = gateway.router.resolve(body.model)
-    request.state.model = route.model
+    state = request.scope["state"]  # (request.state's wrapper costs ~1 us an attribute)
+    state["model"] = route.model
     caller.check_model(route.model)
     user = body.raw.get("user")
     call = ModelCall(gateway, caller, body, route,
                      user if isinstance(user, str) else request.headers.get("x-user-id"))
-    request.state.call = call  # (the JSON request log reads it)
+    state["call"] = call  # (the JSON request log reads it)
     if prepare is not None:
         await prepare(call, request)
     key = caller.key
