@@ -20,8 +20,12 @@ class FlushLater:
         """Have ``flush`` run ``delay_s`` from now, unless a run is already due. Called from
         within ``flush`` (something was left over), it schedules the next run."""
         task = self._task
-        if task is None or task.done() or task is asyncio.current_task():
+        if task is None:
             self._task = asyncio.get_running_loop().create_task(self._later())
+        elif task.done() or task is asyncio.current_task(task.get_loop()):
+            # (the loop passed: current_task() alone asks for the running loop, and on
+            # Python 3.11 that is a getpid system call, on every request)
+            self._task = task.get_loop().create_task(self._later())
 
     async def _later(self) -> None:
         await asyncio.sleep(self._delay_s)

@@ -26,6 +26,23 @@ _DURATION_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 1
 _TTFT_BUCKETS = (.005, .01, .025, .05, .1, .25, .5, 1, 2, 5, 10, 30)
 
 
+class InFlight:
+    """A count of requests in flight, read by ``gauge`` when it is scraped (the event loop
+    is the only writer: no lock)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, gauge: Gauge) -> None:
+        self.value = 0
+        gauge.set_function(lambda: self.value)
+
+    def inc(self) -> None:
+        self.value += 1
+
+    def dec(self) -> None:
+        self.value -= 1
+
+
 class Metrics:
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
@@ -49,8 +66,11 @@ class Metrics:
                                        ["model", "provider", "reason"], registry=r)
         self.cost = Counter("gateway_cost_usd_total", "Spend at the deployments' prices (USD).",
                             ["model"], registry=r)
-        self.in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
-                               registry=r, multiprocess_mode="livesum")
+        in_flight = Gauge("gateway_in_flight_requests", "Requests being answered now.",
+                          registry=r, multiprocess_mode="livesum")
+        # (one process: a plain count that the gauge reads when scraped, not two locked
+        # updates of it per request; several: the gauge's own shared value)
+        self.in_flight: Gauge | InFlight = in_flight if self.multiprocess else InFlight(in_flight)
         self.jobs = Counter("gateway_jobs_total", "Jobs ended, by tool and final status.",
                             ["tool", "status"], registry=r)
         self.job_duration = Histogram("gateway_job_duration_seconds",
