@@ -11,9 +11,9 @@ long single step (one long transcription) alive. saq has no Redis Cluster suppor
 
 ``release(args)`` (delete the job's stored inputs) runs once the job's final state is
 recorded: by the worker that ended it (succeeded, failed, or cancelled while running), by
-``cancel`` for a job that never started (or by its worker, for one cancelled just as
-the worker took it: it is stopped before any work), by the sweep for a dead worker's job with no attempt
-left or one cancelled while its worker was dying. Never before: a job handed back to the
+``cancel`` for a job that never started (or by its worker, for one cancelled just as the
+worker took it: it is stopped before any work), by the sweep for a dead worker's job with no
+attempt left or one cancelled while its worker was dying. Never before: a job handed back to the
 queue (a stopping or killed worker) runs again from the start and reads its inputs again.
 """
 
