@@ -168,3 +168,23 @@ async def test_a_job_cancelled_just_as_it_was_taken(queue: GatewayQueue) -> None
     assert orphan is not None and orphan.status == Status.ABORTED
     assert orphan.error == "cancelled" and queue.released == ["orphan"]  # type: ignore[attr-defined]
     assert await active_ids(queue) == ["taken"]
+
+
+async def test_a_workers_late_writes_keep_a_cancel_and_an_end(queue: GatewayQueue) -> None:
+    """saq's worker writes its copy of the job whole: its ``active`` (or a heartbeat) after a
+    cancel wrote ``active`` over the cancel, and a late heartbeat rewrote an ended job (without
+    its ttl). Here the worker's fields are written, the cancel kept; an ended job is left."""
+    job = await taken(queue, "late", retries=3, timeout=600, ttl=600)
+    cancelling = await queue.job("late")
+    assert cancelling is not None
+    await queue.abort(cancelling, "cancelled")
+    job.attempts, job.started, job.worker_id = 1, now(), "w"
+    await job.update(status=Status.ACTIVE)  # the worker marks the job it took active
+    stored = await queue.job("late")
+    assert stored is not None and stored.status == Status.ABORTING
+    assert stored.error == "cancelled" and stored.worker_id == "w" and stored.started
+    await queue.finish(stored, Status.ABORTED, error="cancelled")
+    await job.update(progress=0.5)  # a late heartbeat or progress report
+    ended = await queue.job("late")
+    assert ended is not None and ended.status == Status.ABORTED and ended.progress == 0
+    assert 0 < await queue.redis.ttl(queue.job_id("late")) <= 600

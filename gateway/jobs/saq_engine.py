@@ -11,8 +11,9 @@ long single step (one long transcription) alive. saq has no Redis Cluster suppor
 
 ``release(args)`` (delete the job's stored inputs) runs once the job's final state is
 recorded: by the worker that ended it (succeeded, failed, or cancelled while running), by
-``cancel`` for a job that never started, by the sweep for a dead worker's job with no attempt
-left or one cancelled while its worker was dying. Never before: a job handed back to the
+``cancel`` for a job that never started (or by its worker, for one cancelled just as the
+worker took it: it is stopped before any work), by the sweep for a dead worker's job with no
+attempt left or one cancelled while its worker was dying. Never before: a job handed back to the
 queue (a stopping or killed worker) runs again from the start and reads its inputs again.
 """
 
@@ -154,6 +155,7 @@ class SaqEngine:
 
         async def run(ctx: Context, **args: Any) -> dict[str, Any]:
             job = ctx["job"]
+            await self._stop_if_cancelled(job)
             started = time.monotonic()
 
             async def report(progress: float, stage: str) -> None:
@@ -180,11 +182,27 @@ class SaqEngine:
         run.__qualname__ = run.__name__ = tool
         return run
 
+    async def _stop_if_cancelled(self, job: Job) -> None:
+        """Before any work: a job cancelled since its worker took it (between BLMOVE and
+        ``active``, whose write kept the cancel: GatewayQueue) is stopped as saq's worker
+        stops a cancelled running job (its abort timer): its task context says aborted and
+        the task ends cancelled; saq then ends the job ``aborted`` and ``_after`` releases
+        it."""
+        stored = await self.queue.job(job.key)
+        if stored is None or stored.status not in (SaqStatus.ABORTING, SaqStatus.ABORTED):
+            return
+        assert self._worker is not None
+        # (saq sets the job's task context before the task first runs)
+        self._worker.job_task_contexts[job]["aborted"] = stored.error or "cancelled"
+        log.info("job %s was cancelled as it was taken: not run", job.key)
+        raise asyncio.CancelledError
+
     async def _after(self, ctx: Context) -> None:
         """After saq has recorded a job's outcome: release an ended job's inputs (a job
-        handed back to the queue keeps them)."""
+        handed back to the queue keeps them, and so does one a sweep aborted: the sweep
+        re-queues it, or ends and releases it itself)."""
         job = ctx.get("job")
-        if job is not None and job.status in _ENDED:
+        if job is not None and job.status in _ENDED and job.error != _SWEPT:
             await self._release(job)
 
     async def _release(self, job: Job) -> None:

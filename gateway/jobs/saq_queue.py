@@ -24,6 +24,14 @@ and ends it. saq's abort drops it from the active list at once, so when the work
 until they expired. Here it stays in the active list until it is ended, and the sweep ends a
 cancelled job whose worker is dead (its record lapsed, or its heartbeat stale) ``aborted``,
 with ``on_final``: it is never re-run.
+
+A worker's writes of its job (marking it ``active`` after BLMOVE, its heartbeat, its
+progress) never write over a cancel. saq writes the worker's copy of the record whole, so a
+cancel that landed after the worker had read the job (between its BLMOVE and ``active``, or
+between a heartbeat's read and write) was overwritten with ``active``: the job ran to the end
+although the client had been told it was cancelled. Here the record is read and written in
+one transaction (WATCH): a job being cancelled (``aborting``) keeps that status and its
+error, an ended one is not written again, and the worker (SaqEngine) stops it.
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.exceptions import WatchError
 from saq import Job
 from saq.job import TERMINAL_STATUSES, Status
 from saq.queue.redis import RedisQueue
@@ -66,6 +75,28 @@ class GatewayQueue(RedisQueue):
         from redis import asyncio as aioredis
 
         return cls(aioredis.from_url(url), **kwargs)
+
+    async def _update(self, job: Job, status: Status | None = None, **kwargs: Any) -> None:
+        """saq's write of a worker's copy of its job, less writing over a cancel or an end
+        that landed since the worker read the job (module doc)."""
+        pipe: Any = self.redis.pipeline(transaction=True)
+        async with pipe:
+            while True:
+                try:
+                    await pipe.watch(job.id)
+                    stored = self.deserialize(await pipe.get(job.id))
+                    if stored is not None and stored.status in TERMINAL_STATUSES:
+                        return  # ended (swept, cancelled): a worker's late write is stale
+                    if stored is not None and stored.status == Status.ABORTING:
+                        job.status, job.error = stored.status, stored.error  # keep the cancel
+                    else:
+                        job.status = status or (stored.status if stored else job.status)
+                    pipe.multi()
+                    await pipe.set(job.id, self.serialize(job)).execute()
+                    break
+                except WatchError:
+                    continue  # written meanwhile (a cancel, say): read it again
+        await self.notify(job)
 
     async def abort(self, job: Job, error: str, ttl: float = 5) -> None:
         """saq's abort, less its removal of a taken job from the active list (its worker's

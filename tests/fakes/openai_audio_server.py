@@ -12,12 +12,15 @@ What it "hears" is made from the upload, so that an answer shows which file arri
 - ``error-NNN``: an OpenAI error body with HTTP status NNN;
 - ``flaky-K-NNN``: the first K calls answer like ``error-NNN``, later ones as usual;
 - ``slow-MS``: answers as usual after MS milliseconds (the jobs tests' long transcription);
+  like a real upstream it stops waiting when its caller goes (a killed replica, a cancelled
+  job), so that no gone caller's request keeps the fake's server from stopping;
 - ``slow-once-MS``: the first call is ``slow-MS``, later ones answer at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -72,7 +75,7 @@ class FakeOpenAIAudio:
             return failure
         slow = re.fullmatch(r"slow-(once-)?(\d+)", model)
         if slow and (not slow.group(1) or self.calls[model] == 1):
-            await asyncio.sleep(int(slow.group(2)) / 1000)
+            await _wait_unless_gone(request, int(slow.group(2)) / 1000)
         text = f"heard {len(await upload.read())} bytes of {upload.filename}"
         if task == "translate":
             text = "translated: " + text
@@ -81,6 +84,17 @@ class FakeOpenAIAudio:
             events = _cut(text) if model == "cut-stream" else _events(text)
             return StreamingResponse(events, media_type="text/event-stream")
         return _formatted(text, response_format, model, task)
+
+
+async def _wait_unless_gone(request: Request, seconds: float) -> None:
+    """``seconds``, or until the caller disconnects (its body is read: the next ASGI message
+    is its ``http.disconnect``)."""
+    async def gone() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(gone(), seconds)
 
 
 def _failure(model: str, call: int) -> Response | None:
