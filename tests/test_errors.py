@@ -27,6 +27,7 @@ def assert_error(response: httpx.Response, status: int, type_: str, code: str | 
                  param: str | None = None) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-length"] == str(len(response.content))
     error: dict[str, Any] = response.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert (error["type"], error["code"], error["param"]) == (type_, code, param)
