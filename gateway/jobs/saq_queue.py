@@ -108,7 +108,7 @@ class GatewayQueue(RedisQueue):
                 dequeued, *_ = await (pipe.lrem(self._queued, 0, job.id)
                                       .zrem(self._incomplete, job.id)
                                       .set(job.id, self.serialize(job))
-                                      .setex(job.abort_id, ttl, error)
+                                      .set(job.abort_id, error, px=int(ttl * 1000))
                                       .publish(job.id, job.status).execute())
             if dequeued:  # (still queued: nobody has it; ended now)
                 await self.finish(job, Status.ABORTED, error=error)

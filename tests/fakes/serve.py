@@ -9,6 +9,7 @@ import socket
 import subprocess
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -46,9 +47,16 @@ class ServerThread:
             time.sleep(0.005)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 10) -> None:
+        """Ask the server to end; one still running after ``timeout_s`` (a request or a
+        task of the app that does not end) is said in a warning and made to exit."""
         self.server.should_exit = True
-        self._thread.join(10)
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            warnings.warn(f"test server {self.url} did not stop in {timeout_s} s "
+                          "(a request or task still running): forced to exit", stacklevel=2)
+            self.server.force_exit = True
+            self._thread.join(2)
         self._sock.close()
 
 
