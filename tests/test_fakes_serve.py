@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from typing import Any
@@ -30,10 +31,8 @@ def hanging_app(entered: threading.Event) -> Any:
 
 def request(url: str) -> None:
     """A request of the hanging app; whatever it ends with (the server is forced down)."""
-    try:
+    with contextlib.suppress(httpx.TransportError):
         httpx.get(url, timeout=30)
-    except httpx.TransportError:
-        pass
 
 
 def test_stop_warns_and_forces_a_server_that_does_not_end() -> None:
