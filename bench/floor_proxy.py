@@ -9,6 +9,7 @@ any proxy built on these libraries costs on this machine.
 from __future__ import annotations
 
 import sys
+from collections.abc import AsyncIterator
 
 import aiohttp
 import uvicorn
@@ -33,10 +34,13 @@ def build(upstream: str) -> Starlette:
             data = await response.read()
             return Response(data, media_type="application/json")
 
-        async def relay() -> object:
-            async for piece in response.content.iter_any():
-                yield piece
-            response.release()
+        async def relay() -> AsyncIterator[bytes]:
+            try:
+                async for piece in response.content.iter_any():
+                    yield piece
+            finally:  # (a client that leaves mid-stream must free its upstream connection:
+                # without this, each one held a slot of the cap until the process ended)
+                response.release()
 
         return StreamingResponse(relay(), media_type="text/event-stream")
 
